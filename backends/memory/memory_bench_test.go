@@ -1,0 +1,153 @@
+package memory
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/keyer"
+	"github.com/docket-go/docket/scope"
+)
+
+const benchKeys = 10_000
+
+// benchCapacity leaves room for uneven spreading: each shard holds its share
+// of the capacity, and with exactly benchKeys some shards would overflow and
+// evict while others have room, turning hits into misses.
+const benchCapacity = 2 * benchKeys
+
+func benchKeySet() []keyer.Key {
+	keys := make([]keyer.Key, benchKeys)
+	for i := range keys {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(i))
+		keys[i] = keyer.Key{Scope: scope.Global, Step: "step", Sum: sha256.Sum256(b[:])}
+	}
+	return keys
+}
+
+// reportRate adds throughput, the figure to compare between the serial and
+// parallel runs of one store (ns/op hides that RunParallel ops overlap).
+func reportRate(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mops/s")
+}
+
+// getter is the hit path under test: a Store, or golang-lru's locked Cache
+// holding the same items under the same keys.
+type getter func(k keyer.Key) bool
+
+// BenchmarkGetHit measures a hit over 10k keys, from one goroutine and from
+// GOMAXPROCS goroutines, for the sharded Store against a one-shard Store and
+// golang-lru's Cache (one lock for everything). Sharding pays off when the
+// parallel rate is well above the serial one.
+func BenchmarkGetHit(b *testing.B) {
+	keys := benchKeySet()
+	ctx := context.Background()
+	fromStore := func(s *Store) getter {
+		for _, k := range keys {
+			_ = s.Set(ctx, k, backends.Entry{Value: k.Sum[0], Created: time.Now()}, nil)
+		}
+		return func(k keyer.Key) bool {
+			_, err := s.Get(ctx, k, nil)
+			return err == nil
+		}
+	}
+	fromLRU := func() getter {
+		c, _ := lru.New[mapKey, item](benchCapacity)
+		for _, k := range keys {
+			c.Add(mapKey{exec: k.Execution, sum: k.Sum}, item{entry: backends.Entry{Value: k.Sum[0]}, deadline: noDeadline})
+		}
+		return func(k keyer.Key) bool {
+			_, ok := c.Get(mapKey{exec: k.Execution, sum: k.Sum})
+			return ok
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		get  getter
+	}{
+		{"sharded", fromStore(New(benchCapacity))},
+		{"one-shard", fromStore(New(benchCapacity, WithShards(1)))},
+		{"golang-lru", fromLRU()},
+	} {
+		b.Run(tc.name+"/serial", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if !tc.get(keys[i]) {
+					b.Fatal("miss")
+				}
+				if i++; i == len(keys) {
+					i = 0
+				}
+			}
+			reportRate(b)
+		})
+		b.Run(tc.name+"/parallel", func(b *testing.B) {
+			var start atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				// Goroutines start far apart in the key set, as
+				// independent callers would be.
+				i := int(start.Add(7919)) % len(keys)
+				for pb.Next() {
+					if !tc.get(keys[i]) {
+						b.Error("miss")
+						return
+					}
+					if i++; i == len(keys) {
+						i = 0
+					}
+				}
+			})
+			reportRate(b)
+		})
+	}
+}
+
+// BenchmarkSet measures replacing entries (no eviction) and inserting with
+// eviction, both with a TTL, so sweeping is included.
+func BenchmarkSet(b *testing.B) {
+	keys := benchKeySet()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		maxEntries int
+	}{
+		{"replace", benchCapacity},
+		{"evict", benchKeys / 10},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := New(tc.maxEntries)
+			e := backends.Entry{Value: 1, Expires: time.Now().Add(time.Hour)}
+			i := 0
+			for b.Loop() {
+				_ = s.Set(ctx, keys[i], e, nil)
+				if i++; i == len(keys) {
+					i = 0
+				}
+			}
+		})
+	}
+}
+
+var sinkInt64 int64
+
+// BenchmarkClock is why expiry uses monoNow: time.Since on a time with a
+// monotonic reading reads only the monotonic clock, time.Now reads both.
+func BenchmarkClock(b *testing.B) {
+	b.Run("monoNow", func(b *testing.B) {
+		for b.Loop() {
+			sinkInt64 = monoNow()
+		}
+	})
+	b.Run("time.Now", func(b *testing.B) {
+		for b.Loop() {
+			sinkInt64 = time.Now().UnixNano()
+		}
+	})
+}

@@ -1,0 +1,81 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/docket-go/docket/keyer"
+)
+
+// Sentinel errors of stores; compare with errors.Is.
+var (
+	// ErrNotFound means the store has no live entry for the key. A Get of an
+	// expired entry returns an error that is both ErrNotFound and ErrExpired.
+	ErrNotFound = errors.New("docket: entry not found")
+	// ErrExpired means the entry's TTL has passed; it is also ErrNotFound.
+	ErrExpired = expiredError{}
+	// ErrCorrupt means a stored entry could not be read back (truncated,
+	// unknown format, undecodable). The middleware treats it as a miss and
+	// overwrites the entry.
+	ErrCorrupt = errors.New("docket: corrupt entry")
+	// ErrClosed is returned by every operation on a closed store.
+	ErrClosed = errors.New("docket: store closed")
+)
+
+type expiredError struct{}
+
+func (expiredError) Error() string        { return "docket: entry expired" }
+func (expiredError) Is(target error) bool { return target == ErrNotFound }
+
+// Entry is one stored result.
+type Entry struct {
+	// Value is the step's decoded result. Front tiers keep it as is, so every
+	// hit returns the same value: results are shared and must be treated as
+	// immutable.
+	Value any
+	// Created is when the result was produced.
+	Created time.Time
+	// Expires is when the entry stops being served; the zero time means never.
+	Expires time.Time
+	// Execution is the ID of the execution that produced the result, if any
+	// (provenance; also set for Global entries).
+	Execution string
+	// Tier is set by Get to the name of the tier that answered.
+	Tier string
+}
+
+// Codec turns one step's results into bytes and back. Byte tiers use it to
+// encode on Set and decode on Get; front tiers, which keep decoded values,
+// ignore it. The middleware passes a codec bound to the step's result type.
+type Codec interface {
+	// ID names the encoding in each stored entry's header, so that bytes
+	// written with one codec are never decoded with another.
+	ID() uint8
+	Encode(v any) ([]byte, error)
+	Decode(data []byte) (any, error)
+}
+
+// Store keeps entries by key. Implementations are safe for concurrent use.
+//
+// Get returns ErrNotFound (possibly also ErrExpired) on a miss; any other
+// error is a store fault, which the middleware by default treats as a miss.
+// Set stores e under key, replacing any entry there. PurgeExecution removes
+// every Workflow entry of one execution and returns how many it removed.
+type Store interface {
+	Get(ctx context.Context, key keyer.Key, c Codec) (Entry, error)
+	Set(ctx context.Context, key keyer.Key, e Entry, c Codec) error
+	Delete(ctx context.Context, key keyer.Key) error
+	PurgeExecution(ctx context.Context, executionID string) (int, error)
+	// Name names the tier for reports ("memory", "badger", ...).
+	Name() string
+}
+
+// Layered is implemented by stores made of tiers, such as the one Tiered
+// returns. The middleware looks in Front before it joins an in-flight call,
+// and in the whole store only inside the flight, so that concurrent misses
+// read the back tier once.
+type Layered interface {
+	Store
+	Front() Store
+}

@@ -1,0 +1,349 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/keyer"
+	"github.com/docket-go/docket/scope"
+)
+
+// Wrap returns step made persistent: Persist[In, Out](name, opts...)(step),
+// with In and Out inferred from step.
+//
+// Like regexp.MustCompile, Wrap panics when its arguments can never work: an
+// empty name, no WithPersistence, an invalid scope, an input type that can
+// never be keyed (it holds a func, chan or unsafe pointer), or WithClone on
+// a result type without a Clone method.
+func Wrap[In, Out any](name string, step func(context.Context, In) (Out, error), opts ...Option) Step[In, Out] {
+	return Persist[In, Out](name, opts...)(step)
+}
+
+// Persist returns middleware that makes a step persistent under name; see
+// the package documentation for what runs once and what is shared. The
+// middleware may wrap several steps: they share name, store and flights, so
+// they must compute the same thing. It panics like Wrap.
+func Persist[In, Out any](name string, opts ...Option) Middleware[In, Out] {
+	p := newPersisted[In, Out](name, opts)
+	return func(next Step[In, Out]) Step[In, Out] {
+		return func(ctx context.Context, in In) (Out, error) {
+			return p.call(ctx, next, in)
+		}
+	}
+}
+
+type persisted[In, Out any] struct {
+	cfg   config
+	info  keyer.StepInfo
+	keys  *keyer.For[In]
+	store backends.Store
+	front backends.Store // looked in before joining a flight
+	codec backends.Codec
+	clone func(Out) Out
+
+	group   singleflight.Group
+	mu      sync.Mutex
+	flights map[flightKey]*flight
+	gen     uint64
+}
+
+// flightKey names the flight of one key; Sum covers everything but the
+// execution.
+type flightKey struct {
+	exec string
+	sum  keyer.Sum
+}
+
+// flight is one run of the step for one key. Its waiters count the callers
+// still waiting on it; when the last one leaves, the step's context is
+// cancelled. gen makes its singleflight key unique, so that a caller always
+// joins the flight it counted itself in.
+type flight struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	waiters int
+	gen     uint64
+}
+
+func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
+	cfg := newConfig(opts)
+	if name == "" {
+		panic("docket: Persist/Wrap needs a step name")
+	}
+	if cfg.store == nil {
+		panic(fmt.Sprintf("docket: step %q: Persist/Wrap needs WithPersistence with a non-nil store", name))
+	}
+	if !cfg.scope.Valid() {
+		panic(fmt.Sprintf("docket: step %q: invalid scope %d (use scope.Workflow or scope.Global)", name, cfg.scope))
+	}
+	p := &persisted[In, Out]{
+		cfg:     cfg,
+		info:    keyer.StepInfo{Name: name, Version: cfg.version, Scope: cfg.scope},
+		store:   cfg.store,
+		front:   cfg.store,
+		codec:   jsonCodec[Out]{},
+		flights: map[flightKey]*flight{},
+	}
+	if l, ok := cfg.store.(backends.Layered); ok {
+		p.front = l.Front()
+	}
+	if cfg.keyer == nil {
+		keys, err := keyer.NewFor[In](p.info)
+		if err != nil {
+			panic(fmt.Sprintf("docket: step %q: %v", name, err))
+		}
+		p.keys = keys
+	}
+	if cfg.clone {
+		_, ok := any(*new(Out)).(interface{ Clone() Out })
+		if !ok && reflect.TypeFor[Out]().Kind() != reflect.Interface {
+			panic(fmt.Sprintf("docket: step %q: WithClone needs a method Clone() %v on the result type", name, reflect.TypeFor[Out]()))
+		}
+		p.clone = func(v Out) Out {
+			if c, ok := any(v).(interface{ Clone() Out }); ok {
+				return c.Clone()
+			}
+			return v
+		}
+	}
+	return p
+}
+
+// key computes the call's key. Workflow calls also record the store on the
+// execution, so that End(nil) purges it even if this call only reads.
+func (p *persisted[In, Out]) key(ctx context.Context, in *In) (keyer.Key, error) {
+	var exec *scope.Execution
+	if p.info.Scope == scope.Workflow {
+		if exec = scope.FromContext(ctx); exec == nil {
+			return keyer.Key{}, fmt.Errorf("docket: step %q: %w", p.info.Name, scope.ErrNoExecution)
+		}
+		if err := exec.Track(p.store); err != nil {
+			return keyer.Key{}, fmt.Errorf("docket: step %q in execution %q: %w", p.info.Name, exec.ID(), err)
+		}
+	}
+	if p.keys == nil {
+		k, err := p.cfg.keyer.Key(ctx, p.info, *in)
+		if err != nil {
+			return keyer.Key{}, fmt.Errorf("docket: step %q: %w", p.info.Name, err)
+		}
+		return k, nil
+	}
+	sum, err := p.keys.Sum(in)
+	if err != nil {
+		return keyer.Key{}, fmt.Errorf("docket: step %q: %w", p.info.Name, err)
+	}
+	k := keyer.Key{Scope: p.info.Scope, Step: p.info.Name, Sum: sum}
+	if exec != nil {
+		k.Execution = exec.ID()
+	}
+	return k, nil
+}
+
+func (p *persisted[In, Out]) result(v Out) Out {
+	if p.clone != nil {
+		return p.clone(v)
+	}
+	return v
+}
+
+func (p *persisted[In, Out]) call(ctx context.Context, next Step[In, Out], in In) (Out, error) {
+	var zero Out
+	key, err := p.key(ctx, &in)
+	if err != nil {
+		return zero, err
+	}
+	e, err := p.front.Get(ctx, key, p.codec)
+	if err == nil {
+		if v, ok := e.Value.(Out); ok {
+			return p.result(v), nil
+		}
+	} else if p.cfg.strict && !errors.Is(err, backends.ErrNotFound) {
+		return zero, p.storeErr("read", err)
+	}
+	return p.miss(ctx, next, key, in)
+}
+
+// outcome is what a flight hands its callers.
+type outcome[Out any] struct {
+	v   Out
+	err error // a store error of a strict step that did produce v
+}
+
+func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, in In) (Out, error) {
+	var zero Out
+	fk := flightKey{exec: key.Execution, sum: key.Sum}
+	p.mu.Lock()
+	f := p.flights[fk]
+	if f == nil {
+		p.gen++
+		// The step must outlive the caller that starts it (others may be
+		// waiting) but keep its values: trace, execution, key.
+		sctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), keyCtx{}, key))
+		f = &flight{ctx: sctx, cancel: cancel, gen: p.gen}
+		p.flights[fk] = f
+	}
+	f.waiters++
+	p.mu.Unlock()
+
+	sk := string(key.Sum[:]) + key.Execution + "\x00" + strconv.FormatUint(f.gen, 36)
+	ch := p.group.DoChan(sk, func() (any, error) {
+		defer p.finish(fk, f)
+		return p.fly(f.ctx, next, key, in)
+	})
+	select {
+	case r := <-ch:
+		p.leave(fk, f)
+		if r.Err != nil {
+			var pe *PanicError
+			if errors.As(r.Err, &pe) {
+				panic(pe)
+			}
+			return zero, r.Err
+		}
+		o := r.Val.(outcome[Out])
+		return p.result(o.v), o.err
+	case <-ctx.Done():
+		p.leave(fk, f)
+		return zero, ctx.Err()
+	}
+}
+
+// finish unlists a flight that has ended, so that the next call starts anew.
+func (p *persisted[In, Out]) finish(fk flightKey, f *flight) {
+	p.mu.Lock()
+	if p.flights[fk] == f {
+		delete(p.flights, fk)
+	}
+	p.mu.Unlock()
+}
+
+// leave counts a caller out of a flight; the last one to leave cancels the
+// step's context and unlists the flight, so later callers start a new one
+// rather than join a step that is being cancelled.
+func (p *persisted[In, Out]) leave(fk flightKey, f *flight) {
+	p.mu.Lock()
+	f.waiters--
+	last := f.waiters == 0
+	if last && p.flights[fk] == f {
+		delete(p.flights, fk)
+	}
+	p.mu.Unlock()
+	if last {
+		f.cancel()
+	}
+}
+
+// fly is the body of a flight: the second look, the step, the write.
+func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key keyer.Key, in In) (any, error) {
+	// A flight that ended just before this one began has already stored the
+	// result; without this look its key would run twice.
+	e, err := p.store.Get(ctx, key, p.codec)
+	if err == nil {
+		if v, ok := e.Value.(Out); ok {
+			return outcome[Out]{v: v}, nil
+		}
+		err = fmt.Errorf("%w: stored value is %T, not %v", backends.ErrCorrupt, e.Value, reflect.TypeFor[Out]())
+	}
+	if !errors.Is(err, backends.ErrNotFound) {
+		if p.cfg.strict {
+			return nil, p.storeErr("read", err)
+		}
+		p.logFault("read", key, err)
+	}
+
+	out, err := runStep(ctx, next, in)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	entry := backends.Entry{Value: out, Created: now}
+	if p.cfg.ttl > 0 {
+		entry.Expires = now.Add(p.cfg.ttl)
+	}
+	if id, ok := scope.ExecutionID(ctx); ok {
+		entry.Execution = id
+	}
+	// The result is worth keeping even if every caller has gone.
+	if err := p.store.Set(context.WithoutCancel(ctx), key, entry, p.codec); err != nil {
+		if p.cfg.strict {
+			return outcome[Out]{v: out, err: p.storeErr("write", err)}, nil
+		}
+		p.logFault("write", key, err)
+	}
+	return outcome[Out]{v: out}, nil
+}
+
+// runStep runs the step in a goroutine of its own: singleflight cannot
+// deliver a result when its function calls runtime.Goexit (its waiters would
+// hang) and re-raises a DoChan panic where no caller can recover it.
+func runStep[In, Out any](ctx context.Context, next Step[In, Out], in In) (out Out, err error) {
+	done := make(chan struct{})
+	go func() {
+		normal := false
+		defer func() {
+			if !normal {
+				if r := recover(); r != nil {
+					err = &PanicError{Value: r, Stack: debug.Stack()}
+				} else {
+					err = ErrGoexit
+				}
+			}
+			close(done)
+		}()
+		out, err = next(ctx, in)
+		normal = true
+	}()
+	<-done
+	return out, err
+}
+
+func (p *persisted[In, Out]) storeErr(op string, err error) error {
+	return fmt.Errorf("docket: step %q: %s %s: %w: %w", p.info.Name, p.store.Name(), op, ErrStore, err)
+}
+
+func (p *persisted[In, Out]) logFault(op string, key keyer.Key, err error) {
+	if p.cfg.logger == nil {
+		return
+	}
+	p.cfg.logger.Warn("docket: store fault treated as a miss",
+		"step", p.info.Name, "store", p.store.Name(), "op", op, "key", key.String(), "err", err)
+}
+
+type keyCtx struct{}
+
+// KeyFrom returns the key of the persisted step running with ctx, in the
+// stable string form of keyer.Key.String. Use it as an idempotency key with
+// external systems (payment APIs, message brokers): a re-run of the same call,
+// in this process or after a crash, has the same key.
+func KeyFrom(ctx context.Context) (string, bool) {
+	k, ok := ctx.Value(keyCtx{}).(keyer.Key)
+	if !ok {
+		return "", false
+	}
+	return k.String(), true
+}
+
+// jsonCodec encodes results for byte tiers.
+type jsonCodec[Out any] struct{}
+
+func (jsonCodec[Out]) ID() uint8 { return 1 }
+
+func (jsonCodec[Out]) Encode(v any) ([]byte, error) { return json.Marshal(v) }
+
+func (jsonCodec[Out]) Decode(data []byte) (any, error) {
+	var v Out
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("%w: %w", backends.ErrCorrupt, err)
+	}
+	return v, nil
+}
