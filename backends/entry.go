@@ -1,0 +1,243 @@
+package backends
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+)
+
+// The stored entry format, shared by every byte tier (Badger, and later Redis
+// and SQLite), so that an entry means the same thing wherever it lands.
+//
+// Version 1, all integers little-endian:
+//
+//	offset  size  field
+//	0       1     magic, entryMagic
+//	1       1     format version, 1
+//	2       1     codec ID (Codec.ID)
+//	3       8     created-at, Unix nanoseconds (0: unknown)
+//	11      8     expires-at, Unix nanoseconds (0: never)
+//	19      n     producing execution ID: uvarint length, then the bytes
+//	...     n     extensions: uvarint length, then records of
+//	              (uvarint tag, uvarint length, value); empty in version 1
+//	...     n     payload: the codec's encoding of the value
+//	len-4   4     CRC-32C (Castagnoli) of every byte before it
+//
+// The extension section is where later fields go (provenance such as trace
+// and span IDs) without a new format version: a reader skips records whose
+// tag it does not know, so entries written by a newer Docket stay readable.
+// A change that an old reader must not misread (a different layout, another
+// checksum) takes a new format version, which old readers report as corrupt,
+// so that the middleware overwrites the entry rather than misread it.
+//
+// The checksum covers the whole entry: a flipped bit anywhere, or a
+// truncation, is caught before the codec sees the payload.
+const (
+	entryMagic   = 0xDC
+	entryVersion = 1
+
+	entryFixedLen = 19 // magic, version, codec, created, expires
+	entryCRCLen   = 4
+	// entryMinLen is a version-1 entry with an empty execution ID, no
+	// extensions and an empty payload.
+	entryMinLen = entryFixedLen + 1 + 1 + entryCRCLen
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// EncodeEntry returns the stored form of e: a header with the format version,
+// c.ID(), e.Created, e.Expires and e.Execution, then c.Encode(e.Value), then a
+// checksum. e.Tier is not stored.
+//
+// Times are stored as Unix nanoseconds, so they survive to the nanosecond
+// between the years 1678 and 2262, and lose their location and monotonic
+// reading; times outside that range are clamped to it.
+func EncodeEntry(e Entry, c Codec) ([]byte, error) {
+	payload, err := c.Encode(e.Value)
+	if err != nil {
+		return nil, fmt.Errorf("docket: encode entry value: %w", err)
+	}
+	n := entryFixedLen +
+		uvarintLen(uint64(len(e.Execution))) + len(e.Execution) +
+		1 + // empty extension section
+		len(payload) + entryCRCLen
+	b := make([]byte, entryFixedLen, n)
+	b[0] = entryMagic
+	b[1] = entryVersion
+	b[2] = c.ID()
+	binary.LittleEndian.PutUint64(b[3:], uint64(unixNanos(e.Created)))
+	binary.LittleEndian.PutUint64(b[11:], uint64(unixNanos(e.Expires)))
+	b = binary.AppendUvarint(b, uint64(len(e.Execution)))
+	b = append(b, e.Execution...)
+	b = binary.AppendUvarint(b, 0)
+	b = append(b, payload...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32c)), nil
+}
+
+// DecodeEntry reads an entry made by EncodeEntry and decodes its value with
+// c. An entry whose Expires has passed gives ErrExpired (which is also
+// ErrNotFound). Every other failure wraps ErrCorrupt: a truncated entry, a
+// checksum mismatch, an unknown format version, a codec ID other than c.ID(),
+// and an error from c.Decode. DecodeEntry never panics on bad bytes.
+//
+// The payload given to c.Decode is a sub-slice of b: a codec that keeps it
+// (rather than copying out of it) must be given a b the caller will not reuse.
+func DecodeEntry(b []byte, c Codec) (Entry, error) {
+	return decodeEntry(b, c, time.Now().UnixNano())
+}
+
+// entryHeader is what decodeHeader reads.
+type entryHeader struct {
+	codec     uint8
+	created   int64
+	expires   int64
+	execution []byte
+	ext       []byte
+	payload   []byte
+}
+
+func decodeEntry(b []byte, c Codec, now int64) (Entry, error) {
+	h, err := decodeHeader(b)
+	if err != nil {
+		return Entry{}, err
+	}
+	if id := c.ID(); h.codec != id {
+		return Entry{}, fmt.Errorf("%w: written with codec %d, read with codec %d", ErrCorrupt, h.codec, id)
+	}
+	// Before decoding: an expired value is never returned, so do not pay
+	// for it.
+	if h.expires != 0 && h.expires <= now {
+		return Entry{}, ErrExpired
+	}
+	v, err := c.Decode(h.payload)
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: decode value (codec %d): %w", ErrCorrupt, h.codec, err)
+	}
+	return Entry{
+		Value:     v,
+		Created:   fromUnixNanos(h.created),
+		Expires:   fromUnixNanos(h.expires),
+		Execution: string(h.execution),
+	}, nil
+}
+
+var errTruncated = fmt.Errorf("%w: truncated", ErrCorrupt)
+
+// decodeHeader checks b's framing and checksum and splits it into fields.
+func decodeHeader(b []byte) (entryHeader, error) {
+	var h entryHeader
+	if len(b) < 2 {
+		return h, errTruncated
+	}
+	if b[0] != entryMagic {
+		return h, fmt.Errorf("%w: not a docket entry (first byte %#02x)", ErrCorrupt, b[0])
+	}
+	// The version decides where the checksum is, so it is read first.
+	if b[1] != entryVersion {
+		return h, fmt.Errorf("%w: unknown format version %d (this Docket reads version %d)", ErrCorrupt, b[1], entryVersion)
+	}
+	if len(b) < entryMinLen {
+		return h, errTruncated
+	}
+	body, sum := b[:len(b)-entryCRCLen], b[len(b)-entryCRCLen:]
+	if got, want := crc32.Checksum(body, crc32c), binary.LittleEndian.Uint32(sum); got != want {
+		return h, fmt.Errorf("%w: checksum mismatch (truncated or damaged)", ErrCorrupt)
+	}
+	h.codec = body[2]
+	h.created = int64(binary.LittleEndian.Uint64(body[3:]))
+	h.expires = int64(binary.LittleEndian.Uint64(body[11:]))
+	rest := body[entryFixedLen:]
+	var err error
+	if h.execution, rest, err = lengthPrefixed(rest, "execution ID"); err != nil {
+		return h, err
+	}
+	if h.ext, rest, err = lengthPrefixed(rest, "extensions"); err != nil {
+		return h, err
+	}
+	if err := checkExtensions(h.ext); err != nil {
+		return h, err
+	}
+	h.payload = rest
+	return h, nil
+}
+
+// checkExtensions checks the framing of the extension records. Version 1
+// knows no tags, so it only skips them.
+func checkExtensions(ext []byte) error {
+	for len(ext) > 0 {
+		_, w, err := uvarint(ext, "extension tag")
+		if err != nil {
+			return err
+		}
+		if _, ext, err = lengthPrefixed(ext[w:], "extension"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lengthPrefixed splits a uvarint length and that many bytes off b.
+func lengthPrefixed(b []byte, what string) (field, rest []byte, err error) {
+	n, w, err := uvarint(b, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n > uint64(len(b)-w) {
+		return nil, nil, fmt.Errorf("%w: %s overruns the entry", ErrCorrupt, what)
+	}
+	end := w + int(n)
+	return b[w:end:end], b[end:], nil
+}
+
+// uvarint reads a uvarint in its shortest form, as EncodeEntry writes it: an
+// entry has one encoding, so a decoded entry re-encodes to the same bytes.
+func uvarint(b []byte, what string) (uint64, int, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || w != uvarintLen(n) {
+		return 0, 0, fmt.Errorf("%w: bad %s length", ErrCorrupt, what)
+	}
+	return n, w, nil
+}
+
+func uvarintLen(n uint64) int {
+	w := 1
+	for n >= 0x80 {
+		n >>= 7
+		w++
+	}
+	return w
+}
+
+var (
+	minNanosTime = time.Unix(0, math.MinInt64)
+	maxNanosTime = time.Unix(0, math.MaxInt64)
+)
+
+// unixNanos gives t in the header's form: 0 for the zero time, which the
+// header reads as "unknown" (Created) or "never" (Expires), so a real time
+// never encodes as 0.
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minNanosTime):
+		return math.MinInt64
+	case t.After(maxNanosTime):
+		return math.MaxInt64
+	}
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	// The Unix epoch itself: one nanosecond earlier, so that an expiry
+	// stays in the past rather than becoming "never".
+	return -1
+}
+
+func fromUnixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
