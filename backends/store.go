@@ -41,6 +41,10 @@ type Entry struct {
 	// Execution is the ID of the execution that produced the result, if any
 	// (provenance; also set for Global entries).
 	Execution string
+	// Origin identifies the run that produced the result, in a form chosen
+	// by the middleware's observer (tracing stores the trace and span IDs),
+	// so that a later hit can point at it. Nil when nobody records it.
+	Origin []byte
 	// Tier is set by Get to the name of the tier that answered.
 	Tier string
 }

@@ -29,6 +29,8 @@ type config struct {
 	strict  bool
 	clone   bool
 	logger  *slog.Logger
+	// observer is nil unless WithObserver: the hit path then only tests it.
+	observer Observer
 }
 
 func newConfig(opts []Option) config {

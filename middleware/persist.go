@@ -50,6 +50,9 @@ type persisted[In, Out any] struct {
 	front backends.Store // looked in before joining a flight
 	codec backends.Codec
 	clone func(Out) Out
+	// purger is what Workflow calls register with their execution: the
+	// store, or the store and the observer that counts its purges.
+	purger scope.Purger
 
 	group   singleflight.Group
 	mu      sync.Mutex
@@ -72,6 +75,7 @@ type flight struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	waiters int
+	joined  int // callers that ever waited on it
 	gen     uint64
 }
 
@@ -93,6 +97,13 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 		front:   cfg.store,
 		codec:   jsonCodec[Out]{},
 		flights: map[flightKey]*flight{},
+	}
+	p.purger = cfg.store
+	if cfg.observer != nil {
+		if !reflect.TypeOf(cfg.observer).Comparable() {
+			panic(fmt.Sprintf("docket: step %q: WithObserver needs a comparable observer (a pointer), not %T", name, cfg.observer))
+		}
+		p.purger = observedPurger{store: cfg.store, obs: cfg.observer}
 	}
 	if l, ok := cfg.store.(backends.Layered); ok {
 		p.front = l.Front()
@@ -127,7 +138,7 @@ func (p *persisted[In, Out]) key(ctx context.Context, in *In) (keyer.Key, error)
 		if exec = scope.FromContext(ctx); exec == nil {
 			return keyer.Key{}, fmt.Errorf("docket: step %q: %w", p.info.Name, scope.ErrNoExecution)
 		}
-		if err := exec.Track(p.store); err != nil {
+		if err := exec.Track(p.purger); err != nil {
 			return keyer.Key{}, fmt.Errorf("docket: step %q in execution %q: %w", p.info.Name, exec.ID(), err)
 		}
 	}
@@ -157,6 +168,65 @@ func (p *persisted[In, Out]) result(v Out) Out {
 }
 
 func (p *persisted[In, Out]) call(ctx context.Context, next Step[In, Out], in In) (Out, error) {
+	if p.cfg.observer == nil {
+		return p.do(ctx, next, in, nil)
+	}
+	return p.observed(ctx, next, in)
+}
+
+// observed is call with an observer: the outcome is collected on the stack
+// and handed to the span at the end, a panic included.
+func (p *persisted[In, Out]) observed(ctx context.Context, next Step[In, Out], in In) (out Out, err error) {
+	ctx, span := p.cfg.observer.Start(ctx, p.callInfo(ctx))
+	if span == nil {
+		return p.do(ctx, next, in, nil)
+	}
+	var o Outcome
+	ended := false
+	defer func() {
+		if !ended {
+			r := recover()
+			o.Result, o.Err = ResultError, &PanicError{Value: r}
+			if pe, ok := r.(*PanicError); ok {
+				o.Err = pe
+			}
+			span.End(o)
+			panic(r)
+		}
+	}()
+	out, err = p.do(ctx, next, in, &o)
+	if err != nil && o.Result == 0 {
+		// Failed before or without a flight. A flight's failures set
+		// ResultError themselves; a strict write fault keeps its Result,
+		// since the call did return the step's result.
+		o.Result = ResultError
+	}
+	o.Err = err
+	ended = true
+	span.End(o)
+	return out, err
+}
+
+func (p *persisted[In, Out]) callInfo(ctx context.Context) CallInfo {
+	id, _ := scope.ExecutionID(ctx)
+	return CallInfo{Step: p.info.Name, Version: p.info.Version, Scope: p.info.Scope, Execution: id}
+}
+
+// reason classifies a failed lookup for observers.
+func reason(err error) Reason {
+	switch {
+	case errors.Is(err, backends.ErrExpired):
+		return ReasonExpired
+	case errors.Is(err, backends.ErrNotFound):
+		return ReasonAbsent
+	case errors.Is(err, backends.ErrCorrupt):
+		return ReasonCorrupt
+	}
+	return ReasonFault
+}
+
+// do runs one call; o, when not nil, collects what an observer sees.
+func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in In, o *Outcome) (Out, error) {
 	var zero Out
 	key, err := p.key(ctx, &in)
 	if err != nil {
@@ -165,26 +235,52 @@ func (p *persisted[In, Out]) call(ctx context.Context, next Step[In, Out], in In
 	e, err := p.front.Get(ctx, key, p.codec)
 	if err == nil {
 		if v, ok := e.Value.(Out); ok {
+			if o != nil {
+				o.Key, o.Result, o.Tier, o.Origin = key, ResultHit, e.Tier, e.Origin
+			}
 			return p.result(v), nil
 		}
-	} else if p.cfg.strict && !errors.Is(err, backends.ErrNotFound) {
-		return zero, p.storeErr("read", err)
+		err = p.wrongType(e.Value)
 	}
-	return p.miss(ctx, next, key, in)
+	if o != nil {
+		o.Key, o.Reason = key, reason(err)
+	}
+	if !errors.Is(err, backends.ErrNotFound) {
+		if p.cfg.strict {
+			err = p.storeErr("read", err)
+			p.fault(ctx, "read", key, err)
+			return zero, err
+		}
+		if p.front != p.store {
+			// The flight looks in the whole store, front included, and
+			// reports what it finds there.
+			p.fault(ctx, "read", key, err)
+		}
+	}
+	return p.miss(ctx, next, key, in, o)
+}
+
+func (p *persisted[In, Out]) wrongType(v any) error {
+	return fmt.Errorf("%w: stored value is %T, not %v", backends.ErrCorrupt, v, reflect.TypeFor[Out]())
 }
 
 // outcome is what a flight hands its callers.
 type outcome[Out any] struct {
-	v   Out
-	err error // a store error of a strict step that did produce v
+	v      Out
+	err    error // a store error of a strict step that did produce v
+	ran    bool
+	dur    time.Duration
+	tier   string // the tier the second look found v in
+	origin []byte
 }
 
-func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, in In) (Out, error) {
+func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, in In, o *Outcome) (Out, error) {
 	var zero Out
 	fk := flightKey{exec: key.Execution, sum: key.Sum}
 	p.mu.Lock()
 	f := p.flights[fk]
-	if f == nil {
+	started := f == nil
+	if started {
 		p.gen++
 		// The step must outlive the caller that starts it (others may be
 		// waiting) but keep its values: trace, execution, key.
@@ -193,7 +289,16 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		p.flights[fk] = f
 	}
 	f.waiters++
+	f.joined++
 	p.mu.Unlock()
+	if o != nil {
+		o.Flight = f.ctx
+		if started {
+			o.Result = ResultMiss
+		} else {
+			o.Result = ResultShared
+		}
+	}
 
 	sk := string(key.Sum[:]) + key.Execution + "\x00" + strconv.FormatUint(f.gen, 36)
 	ch := p.group.DoChan(sk, func() (any, error) {
@@ -202,18 +307,30 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	})
 	select {
 	case r := <-ch:
-		p.leave(fk, f)
+		joined := p.leave(fk, f)
 		if r.Err != nil {
+			if o != nil {
+				o.Result = ResultError
+			}
 			var pe *PanicError
 			if errors.As(r.Err, &pe) {
 				panic(pe)
 			}
 			return zero, r.Err
 		}
-		o := r.Val.(outcome[Out])
-		return p.result(o.v), o.err
+		res := r.Val.(outcome[Out])
+		if o != nil {
+			o.Tier, o.Origin = res.tier, res.origin
+			if started {
+				o.Ran, o.StepDuration, o.Waiters = res.ran, res.dur, joined
+			}
+		}
+		return p.result(res.v), res.err
 	case <-ctx.Done():
 		p.leave(fk, f)
+		if o != nil {
+			o.Result = ResultError
+		}
 		return zero, ctx.Err()
 	}
 }
@@ -229,18 +346,21 @@ func (p *persisted[In, Out]) finish(fk flightKey, f *flight) {
 
 // leave counts a caller out of a flight; the last one to leave cancels the
 // step's context and unlists the flight, so later callers start a new one
-// rather than join a step that is being cancelled.
-func (p *persisted[In, Out]) leave(fk flightKey, f *flight) {
+// rather than join a step that is being cancelled. It returns how many
+// callers joined the flight so far.
+func (p *persisted[In, Out]) leave(fk flightKey, f *flight) int {
 	p.mu.Lock()
 	f.waiters--
 	last := f.waiters == 0
 	if last && p.flights[fk] == f {
 		delete(p.flights, fk)
 	}
+	joined := f.joined
 	p.mu.Unlock()
 	if last {
 		f.cancel()
 	}
+	return joined
 }
 
 // fly is the body of a flight: the second look, the step, the write.
@@ -250,22 +370,26 @@ func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key ke
 	e, err := p.store.Get(ctx, key, p.codec)
 	if err == nil {
 		if v, ok := e.Value.(Out); ok {
-			return outcome[Out]{v: v}, nil
+			return outcome[Out]{v: v, tier: e.Tier, origin: e.Origin}, nil
 		}
-		err = fmt.Errorf("%w: stored value is %T, not %v", backends.ErrCorrupt, e.Value, reflect.TypeFor[Out]())
+		err = p.wrongType(e.Value)
 	}
 	if !errors.Is(err, backends.ErrNotFound) {
 		if p.cfg.strict {
-			return nil, p.storeErr("read", err)
+			err = p.storeErr("read", err)
+			p.fault(ctx, "read", key, err)
+			return nil, err
 		}
-		p.logFault("read", key, err)
+		p.fault(ctx, "read", key, err)
 	}
 
+	start := time.Now()
 	out, err := runStep(ctx, next, in)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
+	res := outcome[Out]{v: out, ran: true, dur: now.Sub(start)}
 	entry := backends.Entry{Value: out, Created: now}
 	if p.cfg.ttl > 0 {
 		entry.Expires = now.Add(p.cfg.ttl)
@@ -273,14 +397,17 @@ func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key ke
 	if id, ok := scope.ExecutionID(ctx); ok {
 		entry.Execution = id
 	}
+	if p.cfg.observer != nil {
+		entry.Origin = p.cfg.observer.Origin(ctx)
+	}
 	// The result is worth keeping even if every caller has gone.
 	if err := p.store.Set(context.WithoutCancel(ctx), key, entry, p.codec); err != nil {
 		if p.cfg.strict {
-			return outcome[Out]{v: out, err: p.storeErr("write", err)}, nil
+			res.err = p.storeErr("write", err)
 		}
-		p.logFault("write", key, err)
+		p.fault(ctx, "write", key, err)
 	}
-	return outcome[Out]{v: out}, nil
+	return res, nil
 }
 
 // runStep runs the step in a goroutine of its own: singleflight cannot
@@ -311,12 +438,33 @@ func (p *persisted[In, Out]) storeErr(op string, err error) error {
 	return fmt.Errorf("docket: step %q: %s %s: %w: %w", p.info.Name, p.store.Name(), op, ErrStore, err)
 }
 
-func (p *persisted[In, Out]) logFault(op string, key keyer.Key, err error) {
+// fault reports a store fault to the observer and the log.
+func (p *persisted[In, Out]) fault(ctx context.Context, op string, key keyer.Key, err error) {
+	if p.cfg.observer != nil {
+		p.cfg.observer.Fault(ctx, p.callInfo(ctx), p.store.Name(), op, err)
+	}
 	if p.cfg.logger == nil {
 		return
 	}
-	p.cfg.logger.Warn("docket: store fault treated as a miss",
-		"step", p.info.Name, "store", p.store.Name(), "op", op, "key", key.String(), "err", err)
+	msg := "docket: store fault treated as a miss"
+	if p.cfg.strict {
+		msg = "docket: store fault"
+	}
+	p.cfg.logger.Warn(msg, "step", p.info.Name, "store", p.store.Name(), "op", op, "key", key.String(), "err", err)
+}
+
+// observedPurger reports an execution's purge of one store to an observer.
+// It is comparable, so an execution that many steps share registers it once
+// per (store, observer).
+type observedPurger struct {
+	store backends.Store
+	obs   Observer
+}
+
+func (o observedPurger) PurgeExecution(ctx context.Context, id string) (int, error) {
+	n, err := o.store.PurgeExecution(ctx, id)
+	o.obs.Purged(ctx, o.store.Name(), id, n, err)
+	return n, err
 }
 
 type keyCtx struct{}

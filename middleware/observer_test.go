@@ -1,0 +1,159 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/backends/memory"
+	"github.com/docket-go/docket/middleware"
+	"github.com/docket-go/docket/scope"
+)
+
+// recordingObserver keeps every outcome it is given; package tracing's tests
+// cover the OpenTelemetry observer on the real SDK.
+type recordingObserver struct {
+	mu       sync.Mutex
+	outcomes []middleware.Outcome
+	faults   []string
+	purged   map[string]int
+}
+
+type recordingSpan struct{ o *recordingObserver }
+
+func (s recordingSpan) End(out middleware.Outcome) {
+	s.o.mu.Lock()
+	defer s.o.mu.Unlock()
+	s.o.outcomes = append(s.o.outcomes, out)
+}
+
+func (o *recordingObserver) Start(ctx context.Context, _ middleware.CallInfo) (context.Context, middleware.CallSpan) {
+	return ctx, recordingSpan{o}
+}
+
+func (o *recordingObserver) Origin(context.Context) []byte { return []byte("run-1") }
+
+func (o *recordingObserver) Fault(_ context.Context, _ middleware.CallInfo, store, op string, _ error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.faults = append(o.faults, store+"/"+op)
+}
+
+func (o *recordingObserver) Purged(_ context.Context, store, _ string, n int, _ error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.purged == nil {
+		o.purged = map[string]int{}
+	}
+	o.purged[store] += n
+}
+
+func (o *recordingObserver) last() middleware.Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.outcomes[len(o.outcomes)-1]
+}
+
+func TestObserverOutcomes(t *testing.T) {
+	obs := &recordingObserver{}
+	var runs atomic.Int64
+	release := make(chan struct{})
+	fail := atomic.Bool{}
+	step := middleware.Wrap("s", func(_ context.Context, q query) (string, error) {
+		runs.Add(1)
+		<-release
+		if fail.Load() {
+			return "", errors.New("boom")
+		}
+		return q.User, nil
+	}, middleware.WithPersistence(memory.New(10), scope.Workflow, 40*time.Millisecond), middleware.WithObserver(obs))
+	ctx, exec := scope.Begin(context.Background(), "e1")
+
+	// A miss with a waiter that shares the flight.
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); step(ctx, query{"a", 1}) }()
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	obs.mu.Lock()
+	var miss, shared middleware.Outcome
+	for _, o := range obs.outcomes {
+		switch o.Result {
+		case middleware.ResultMiss:
+			miss = o
+		case middleware.ResultShared:
+			shared = o
+		}
+	}
+	obs.mu.Unlock()
+	if !miss.Ran || miss.Waiters != 2 || miss.Reason != middleware.ReasonAbsent || miss.Flight == nil {
+		t.Fatalf("miss outcome = %+v, want a run answering 2 waiters after an absent entry", miss)
+	}
+	if shared.Result != middleware.ResultShared || shared.Flight != miss.Flight || shared.Ran {
+		t.Fatalf("shared outcome = %+v, want the waiter of the same flight", shared)
+	}
+
+	step(ctx, query{"a", 1})
+	if h := obs.last(); h.Result != middleware.ResultHit || h.Tier != "memory" || string(h.Origin) != "run-1" || h.Key.Execution != "e1" {
+		t.Fatalf("hit outcome = %+v", h)
+	}
+
+	time.Sleep(60 * time.Millisecond)
+	fail.Store(true)
+	step(ctx, query{"a", 1})
+	if e := obs.last(); e.Result != middleware.ResultError || e.Reason != middleware.ReasonExpired || e.Err == nil {
+		t.Fatalf("error outcome = %+v, want an error after an expired entry", e)
+	}
+
+	fail.Store(false)
+	step(ctx, query{"b", 1})
+	exec.End(nil)
+	if obs.purged["memory"] != 1 {
+		t.Fatalf("purged = %v, want 1 memory entry reported", obs.purged)
+	}
+}
+
+func TestObserverSeesFaultsAndKeyErrors(t *testing.T) {
+	obs := &recordingObserver{}
+	store := &faultyStore{Store: memory.New(10), getErr: errDisk, setErr: errDisk}
+	step := middleware.Wrap("s", counted(new(atomic.Int64)),
+		middleware.WithPersistence(store, scope.Workflow, time.Hour), middleware.WithObserver(obs), middleware.WithLogger(nil))
+	if _, err := step(context.Background(), query{"a", 1}); !errors.Is(err, scope.ErrNoExecution) {
+		t.Fatal(err)
+	}
+	if e := obs.last(); e.Result != middleware.ResultError || !errors.Is(e.Err, scope.ErrNoExecution) {
+		t.Fatalf("outcome = %+v", e)
+	}
+	ctx, _ := scope.Begin(context.Background(), "e")
+	if _, err := step(ctx, query{"a", 1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := obs.last(); m.Result != middleware.ResultMiss || m.Reason != middleware.ReasonFault {
+		t.Fatalf("outcome = %+v, want a miss for a store fault", m)
+	}
+	if len(obs.faults) != 2 || obs.faults[0] != "memory/read" || obs.faults[1] != "memory/write" {
+		t.Fatalf("faults = %v", obs.faults)
+	}
+	var _ backends.Store = store
+}
+
+func TestObserverSeesPanics(t *testing.T) {
+	obs := &recordingObserver{}
+	step := middleware.Wrap("s", func(context.Context, query) (string, error) { panic("kaboom") },
+		middleware.WithPersistence(memory.New(10), scope.Global, time.Hour), middleware.WithObserver(obs))
+	func() {
+		defer func() { recover() }()
+		step(context.Background(), query{"a", 1})
+	}()
+	var pe *middleware.PanicError
+	if e := obs.last(); e.Result != middleware.ResultError || !errors.As(e.Err, &pe) || pe.Value != "kaboom" {
+		t.Fatalf("outcome = %+v, want the panic as an error", e)
+	}
+}
