@@ -10,6 +10,7 @@ import (
 
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/keyer"
+	"github.com/docket-go/docket/scope"
 )
 
 func TestMain(m *testing.M) {
@@ -48,3 +49,10 @@ func (f *faultyStore) Set(ctx context.Context, k keyer.Key, e backends.Entry, c 
 }
 
 var errDisk = errors.New("disk full (injected)")
+
+type keyerKey = keyer.Key
+
+// defaultKey is the key the middleware gives a call of step with in.
+func defaultKey(ctx context.Context, s scope.Scope, step string, in query) (keyer.Key, error) {
+	return keyer.Default.Key(ctx, keyer.StepInfo{Name: step, Scope: s}, in)
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/codec"
 	"github.com/docket-go/docket/keyer"
 	"github.com/docket-go/docket/scope"
 )
@@ -29,6 +30,7 @@ type config struct {
 	strict  bool
 	clone   bool
 	logger  *slog.Logger
+	codec   codec.Codec // nil: codec.Default()
 	// observer is nil unless WithObserver: the hit path then only tests it.
 	observer Observer
 }
@@ -79,6 +81,14 @@ func WithStrict() Option {
 // all callers of a key share one value, which they must not modify.
 func WithClone() Option {
 	return optionFunc(func(c *config) { c.clone = true })
+}
+
+// WithCodec sets how results are encoded for byte tiers (Badger, Redis); the
+// default is codec.Default(). Results that are protobuf messages are always
+// encoded with protobuf. Changing the codec of a step makes its stored
+// entries misses, which are overwritten.
+func WithCodec(c codec.Codec) Option {
+	return optionFunc(func(cfg *config) { cfg.codec = c })
 }
 
 // WithLogger sets where store faults that do not fail a call are reported.

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/codec"
 	"github.com/docket-go/docket/keyer"
 	"github.com/docket-go/docket/scope"
 )
@@ -95,7 +95,7 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 		info:    keyer.StepInfo{Name: name, Version: cfg.version, Scope: cfg.scope},
 		store:   cfg.store,
 		front:   cfg.store,
-		codec:   jsonCodec[Out]{},
+		codec:   codec.Bind[Out](cfg.codec),
 		flights: map[flightKey]*flight{},
 	}
 	p.purger = cfg.store
@@ -171,16 +171,19 @@ func (p *persisted[In, Out]) call(ctx context.Context, next Step[In, Out], in In
 	if p.cfg.observer == nil {
 		return p.do(ctx, next, in, nil)
 	}
-	return p.observed(ctx, next, in)
-}
-
-// observed is call with an observer: the outcome is collected on the stack
-// and handed to the span at the end, a panic included.
-func (p *persisted[In, Out]) observed(ctx context.Context, next Step[In, Out], in In) (out Out, err error) {
 	ctx, span := p.cfg.observer.Start(ctx, p.callInfo(ctx))
 	if span == nil {
+		// Kept out of observed, whose frame (Outcome, deferred recover)
+		// would cost the hits of an observer that records nothing.
 		return p.do(ctx, next, in, nil)
 	}
+	return p.observed(ctx, span, next, in)
+}
+
+// observed is call with an observer that watches it: the outcome is
+// collected on the stack and handed to the span at the end, a panic
+// included.
+func (p *persisted[In, Out]) observed(ctx context.Context, span CallSpan, next Step[In, Out], in In) (out Out, err error) {
 	var o Outcome
 	ended := false
 	defer func() {
@@ -234,7 +237,7 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in In, 
 	}
 	e, err := p.front.Get(ctx, key, p.codec)
 	if err == nil {
-		if v, ok := e.Value.(Out); ok {
+		if v, ok := asOut[Out](e.Value); ok {
 			if o != nil {
 				o.Key, o.Result, o.Tier, o.Origin = key, ResultHit, e.Tier, e.Origin
 			}
@@ -369,7 +372,7 @@ func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key ke
 	// result; without this look its key would run twice.
 	e, err := p.store.Get(ctx, key, p.codec)
 	if err == nil {
-		if v, ok := e.Value.(Out); ok {
+		if v, ok := asOut[Out](e.Value); ok {
 			return outcome[Out]{v: v, tier: e.Tier, origin: e.Origin}, nil
 		}
 		err = p.wrongType(e.Value)
@@ -481,17 +484,12 @@ func KeyFrom(ctx context.Context) (string, bool) {
 	return k.String(), true
 }
 
-// jsonCodec encodes results for byte tiers.
-type jsonCodec[Out any] struct{}
-
-func (jsonCodec[Out]) ID() uint8 { return 1 }
-
-func (jsonCodec[Out]) Encode(v any) ([]byte, error) { return json.Marshal(v) }
-
-func (jsonCodec[Out]) Decode(data []byte) (any, error) {
-	var v Out
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("%w: %w", backends.ErrCorrupt, err)
+// asOut returns v as a result: a stored nil is the zero value of an
+// interface result type, which a type assertion would refuse.
+func asOut[Out any](v any) (Out, bool) {
+	out, ok := v.(Out)
+	if !ok && v == nil && reflect.TypeFor[Out]().Kind() == reflect.Interface {
+		return out, true
 	}
-	return v, nil
+	return out, ok
 }

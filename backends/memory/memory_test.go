@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -223,7 +224,7 @@ func TestGet(t *testing.T) {
 	k := workflowKey("exec1", 1)
 	created := time.Now()
 	expires := created.Add(time.Hour)
-	in := backends.Entry{Value: v, Created: created, Expires: expires, Execution: "exec1", Tier: "whatever"}
+	in := backends.Entry{Value: v, Created: created, Expires: expires, Execution: "exec1", Origin: []byte("trace"), Tier: "whatever"}
 	if err := s.Set(ctx, k, in, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestGet(t *testing.T) {
 	}
 	want := in
 	want.Tier = "memory"
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Get = %+v, want %+v", got, want)
 	}
 
