@@ -30,6 +30,11 @@
 //     carrying the value and the stack (as singleflight.Do does); a step that
 //     calls runtime.Goexit gives its callers [ErrGoexit]. Neither leaves the
 //     key stuck.
+//   - A caller whose context can never end (ctx.Done() == nil) runs the
+//     step in its own goroutine when it starts a flight; others run it in a
+//     goroutine of the flight, so that they can leave. So a step that calls
+//     runtime.Goexit ends the goroutine of such a caller, as a direct call
+//     would.
 //   - Store faults (a corrupt entry, an unreadable store, a failed write) are
 //     misses by default: the step runs and the result is returned; a failed
 //     write is logged. [WithStrict] makes them errors instead.

@@ -2,11 +2,11 @@ package middleware
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -77,6 +77,8 @@ type flight struct {
 	waiters int
 	joined  int // callers that ever waited on it
 	gen     uint64
+	// goexit is closed when the step called runtime.Goexit.
+	goexit chan struct{}
 }
 
 func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
@@ -283,12 +285,21 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	p.mu.Lock()
 	f := p.flights[fk]
 	started := f == nil
+	// A caller whose context can never end never leaves its flight, so
+	// when it starts one it runs the step itself: no goroutine, and the
+	// step's context needs no cancel of its own.
+	inline := started && ctx.Done() == nil
 	if started {
 		p.gen++
-		// The step must outlive the caller that starts it (others may be
-		// waiting) but keep its values: trace, execution, key.
-		sctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), keyCtx{}, key))
-		f = &flight{ctx: sctx, cancel: cancel, gen: p.gen}
+		f = &flight{gen: p.gen, goexit: make(chan struct{})}
+		// The step keeps the starting caller's values (trace, execution,
+		// key) but must outlive that caller when others wait on it too.
+		base := context.WithValue(ctx, keyCtx{}, key)
+		if inline {
+			f.ctx, f.cancel = base, func() {}
+		} else {
+			f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(base))
+		}
 		p.flights[fk] = f
 	}
 	f.waiters++
@@ -303,39 +314,64 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		}
 	}
 
-	sk := string(key.Sum[:]) + key.Execution + "\x00" + strconv.FormatUint(f.gen, 36)
-	ch := p.group.DoChan(sk, func() (any, error) {
+	sk := flightName(key, f.gen)
+	fn := func() (v any, err error) {
 		defer p.finish(fk, f)
-		return p.fly(f.ctx, next, key, in)
-	})
-	select {
-	case r := <-ch:
-		joined := p.leave(fk, f)
-		if r.Err != nil {
+		// callStep catches the step's panics; this catches a store's or
+		// codec's, which singleflight would otherwise re-raise where no
+		// caller can recover them.
+		defer func() {
+			if r := recover(); r != nil {
+				v, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
+			}
+		}()
+		return p.fly(f, next, key, in)
+	}
+	var r singleflight.Result
+	if inline {
+		r.Val, r.Err, _ = p.group.Do(sk, fn)
+	} else {
+		select {
+		case r = <-p.group.DoChan(sk, fn):
+		case <-f.goexit:
+			r.Err = ErrGoexit
+		case <-ctx.Done():
+			p.leave(fk, f)
 			if o != nil {
 				o.Result = ResultError
 			}
-			var pe *PanicError
-			if errors.As(r.Err, &pe) {
-				panic(pe)
-			}
-			return zero, r.Err
+			return zero, ctx.Err()
 		}
-		res := r.Val.(outcome[Out])
-		if o != nil {
-			o.Tier, o.Origin = res.tier, res.origin
-			if started {
-				o.Ran, o.StepDuration, o.Waiters = res.ran, res.dur, joined
-			}
-		}
-		return p.result(res.v), res.err
-	case <-ctx.Done():
-		p.leave(fk, f)
+	}
+	joined := p.leave(fk, f)
+	if r.Err != nil {
 		if o != nil {
 			o.Result = ResultError
 		}
-		return zero, ctx.Err()
+		var pe *PanicError
+		if errors.As(r.Err, &pe) {
+			panic(pe)
+		}
+		return zero, r.Err
 	}
+	res := r.Val.(outcome[Out])
+	if o != nil {
+		o.Tier, o.Origin = res.tier, res.origin
+		if started {
+			o.Ran, o.StepDuration, o.Waiters = res.ran, res.dur, joined
+		}
+	}
+	return p.result(res.v), res.err
+}
+
+// flightName is the singleflight key of a flight: the key's identity and the
+// flight's generation, so that a caller only ever joins the flight it was
+// counted in.
+func flightName(key keyer.Key, gen uint64) string {
+	b := make([]byte, 0, len(key.Sum)+len(key.Execution)+binary.MaxVarintLen64)
+	b = append(b, key.Sum[:]...)
+	b = binary.AppendUvarint(b, gen)
+	return string(append(b, key.Execution...))
 }
 
 // finish unlists a flight that has ended, so that the next call starts anew.
@@ -367,7 +403,8 @@ func (p *persisted[In, Out]) leave(fk flightKey, f *flight) int {
 }
 
 // fly is the body of a flight: the second look, the step, the write.
-func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key keyer.Key, in In) (any, error) {
+func (p *persisted[In, Out]) fly(f *flight, next Step[In, Out], key keyer.Key, in In) (any, error) {
+	ctx := f.ctx
 	// A flight that ended just before this one began has already stored the
 	// result; without this look its key would run twice.
 	e, err := p.store.Get(ctx, key, p.codec)
@@ -387,7 +424,7 @@ func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key ke
 	}
 
 	start := time.Now()
-	out, err := runStep(ctx, next, in)
+	out, err := callStep(ctx, next, in, f.goexit)
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +441,11 @@ func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key ke
 		entry.Origin = p.cfg.observer.Origin(ctx)
 	}
 	// The result is worth keeping even if every caller has gone.
-	if err := p.store.Set(context.WithoutCancel(ctx), key, entry, p.codec); err != nil {
+	wctx := ctx
+	if ctx.Done() != nil {
+		wctx = context.WithoutCancel(ctx)
+	}
+	if err := p.store.Set(wctx, key, entry, p.codec); err != nil {
 		if p.cfg.strict {
 			res.err = p.storeErr("write", err)
 		}
@@ -413,27 +454,25 @@ func (p *persisted[In, Out]) fly(ctx context.Context, next Step[In, Out], key ke
 	return res, nil
 }
 
-// runStep runs the step in a goroutine of its own: singleflight cannot
-// deliver a result when its function calls runtime.Goexit (its waiters would
-// hang) and re-raises a DoChan panic where no caller can recover it.
-func runStep[In, Out any](ctx context.Context, next Step[In, Out], in In) (out Out, err error) {
-	done := make(chan struct{})
-	go func() {
-		normal := false
-		defer func() {
-			if !normal {
-				if r := recover(); r != nil {
-					err = &PanicError{Value: r, Stack: debug.Stack()}
-				} else {
-					err = ErrGoexit
-				}
-			}
-			close(done)
-		}()
-		out, err = next(ctx, in)
-		normal = true
+// callStep runs the step, turning a panic into a *PanicError. singleflight
+// must never see a panic: under DoChan it re-raises it in a goroutine of its
+// own, where no caller can recover it and the process dies. A step that
+// calls runtime.Goexit cannot be stopped, and singleflight then tells no
+// waiter; closing goexit tells them.
+func callStep[In, Out any](ctx context.Context, next Step[In, Out], in In, goexit chan struct{}) (out Out, err error) {
+	normal := false
+	defer func() {
+		if normal {
+			return
+		}
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+			return
+		}
+		close(goexit)
 	}()
-	<-done
+	out, err = next(ctx, in)
+	normal = true
 	return out, err
 }
 

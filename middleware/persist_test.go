@@ -430,25 +430,65 @@ func TestPanicReachesCallersAndFreesKey(t *testing.T) {
 }
 
 func TestGoexitDoesNotHangWaiters(t *testing.T) {
-	var runs atomic.Int64
-	step := middleware.Wrap("exits", func(_ context.Context, q query) (string, error) {
-		if runs.Add(1) == 1 {
-			runtime.Goexit()
-		}
-		return q.User, nil
-	}, middleware.WithPersistence(memory.New(100), scope.Global, time.Hour))
-	done := make(chan error, 1)
-	go func() { _, err := step(context.Background(), query{"a", 1}); done <- err }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, middleware.ErrGoexit) {
-			t.Fatalf("err = %v, want ErrGoexit", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("caller hangs after the step called runtime.Goexit")
-	}
-	if got, err := step(context.Background(), query{"a", 1}); err != nil || got != "a" {
-		t.Fatalf("after Goexit: %q, %v", got, err)
+	// A caller whose context can never end runs the step in its own
+	// goroutine, which Goexit then ends, as a direct call would; every
+	// other caller gets ErrGoexit.
+	for _, leaderCancellable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancellable=%v", leaderCancellable), func(t *testing.T) {
+			var runs atomic.Int64
+			entered := make(chan struct{})
+			release := make(chan struct{})
+			step := middleware.Wrap("exits", func(_ context.Context, q query) (string, error) {
+				if runs.Add(1) == 1 {
+					close(entered)
+					<-release
+					runtime.Goexit()
+				}
+				return q.User, nil
+			}, middleware.WithPersistence(memory.New(100), scope.Global, time.Hour))
+			leaderCtx := context.Background()
+			if leaderCancellable {
+				var cancel context.CancelFunc
+				leaderCtx, cancel = context.WithCancel(leaderCtx)
+				defer cancel()
+			}
+			leader := make(chan error, 1)
+			leaderExited := make(chan struct{})
+			go func() {
+				defer close(leaderExited)
+				_, err := step(leaderCtx, query{"a", 1})
+				leader <- err
+			}()
+			<-entered
+			waiterCtx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			waiter := make(chan error, 1)
+			go func() { _, err := step(waiterCtx, query{"a", 1}); waiter <- err }()
+			time.Sleep(20 * time.Millisecond)
+			close(release)
+			select {
+			case err := <-waiter:
+				if !errors.Is(err, middleware.ErrGoexit) {
+					t.Fatalf("waiter: err = %v, want ErrGoexit", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("waiter hangs after the step called runtime.Goexit")
+			}
+			<-leaderExited
+			select {
+			case err := <-leader:
+				if !leaderCancellable || !errors.Is(err, middleware.ErrGoexit) {
+					t.Fatalf("leader returned %v", err)
+				}
+			default:
+				if leaderCancellable {
+					t.Fatal("a leader with a cancellable context should get ErrGoexit, not exit")
+				}
+			}
+			if got, err := step(context.Background(), query{"a", 1}); err != nil || got != "a" {
+				t.Fatalf("after Goexit: %q, %v", got, err)
+			}
+		})
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Scope is the lifetime of a persisted result. Its zero value is not a valid
@@ -59,9 +61,13 @@ type Purger interface {
 type Execution struct {
 	id string
 
-	mu     sync.Mutex
-	ended  bool
-	stores []Purger // few: linear search beats a map here
+	// tracked is the current list of stores, replaced (never changed) under
+	// mu: Track runs on every Workflow call, a hit included, and most calls
+	// find their store listed without taking the lock.
+	tracked atomic.Pointer[[]Purger]
+	ended   atomic.Bool
+
+	mu sync.Mutex
 }
 
 type ctxKey struct{}
@@ -101,26 +107,31 @@ func (e *Execution) ID() string { return e.id }
 // purges it. It is called by the middleware on every Workflow-scoped call, a
 // hit included, and returns ErrEnded once the execution has ended.
 func (e *Execution) Track(p Purger) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.ended {
+	if e.ended.Load() {
 		return ErrEnded
 	}
-	for _, q := range e.stores {
-		if q == p {
+	if l := e.tracked.Load(); l != nil && slices.Contains(*l, p) {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ended.Load() {
+		return ErrEnded
+	}
+	var l []Purger
+	if old := e.tracked.Load(); old != nil {
+		if slices.Contains(*old, p) {
 			return nil
 		}
+		l = append(l, *old...)
 	}
-	e.stores = append(e.stores, p)
+	l = append(l, p)
+	e.tracked.Store(&l)
 	return nil
 }
 
 // Ended reports whether End has been called.
-func (e *Execution) Ended() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.ended
-}
+func (e *Execution) Ended() bool { return e.ended.Load() }
 
 // End ends the execution. With a nil err it removes the execution's
 // Workflow-scoped entries from every store its steps used, including stores
@@ -138,13 +149,15 @@ func (e *Execution) End(err error) error {
 // EndContext is End with a context for the stores' purge operations.
 func (e *Execution) EndContext(ctx context.Context, err error) error {
 	e.mu.Lock()
-	if e.ended {
+	if e.ended.Load() {
 		e.mu.Unlock()
 		return nil
 	}
-	e.ended = true
-	stores := e.stores
-	e.stores = nil
+	e.ended.Store(true)
+	var stores []Purger
+	if l := e.tracked.Swap(nil); l != nil {
+		stores = *l
+	}
 	e.mu.Unlock()
 	if err != nil {
 		return nil

@@ -81,3 +81,10 @@ func (s *Store) ExecEntries() int {
 	}
 	return n
 }
+
+// ExecShardsTracked returns how many executions the shard registry lists.
+func (s *Store) ExecShardsTracked() int {
+	s.execs.mu.Lock()
+	defer s.execs.mu.Unlock()
+	return len(s.execs.m)
+}

@@ -24,6 +24,10 @@ const tierName = "memory"
 // is no longer what limits a hit.
 const maxDefaultShards = 64
 
+// maxShards bounds WithShards: execShards keeps one bit per shard in a
+// uint64.
+const maxShards = 64
+
 // minEntriesPerShard keeps default shards large enough that per-shard LRU
 // order stays a fair approximation of global LRU order.
 const minEntriesPerShard = 16
@@ -36,6 +40,17 @@ type Store struct {
 	shards []paddedShard
 	mask   uint64
 	seed   maphash.Seed
+	execs  execShards
+}
+
+// execShards records which shards hold entries of each execution, so that
+// PurgeExecution locks only those: an execution's handful of entries would
+// otherwise cost a lock of every shard at its end. A bit is set by Set and
+// cleared when the shard's last entry of the execution goes, so executions
+// that never end leave nothing behind. Lock order: shard, then execShards.
+type execShards struct {
+	mu sync.Mutex
+	m  map[string]uint64 // execution ID -> bit per shard (at most 64 shards)
 }
 
 // mapKey is a Store's identity for a keyer.Key. Key.Step is left out: Sum
@@ -59,7 +74,10 @@ const noDeadline = math.MaxInt64
 
 type shard struct {
 	mu  sync.Mutex
-	lru *simplelru.LRU[mapKey, item]
+	lru *simplelru.LRU[mapKey, *item]
+	// bit is this shard's bit in execs.
+	bit   uint64
+	execs *execShards
 	// index lists each execution's keys in this shard, so PurgeExecution
 	// visits only them. Kept in step with lru by Set and by onEvict, which
 	// simplelru calls (under mu) for every removal: eviction, Remove, sweep.
@@ -98,8 +116,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 // picked with a mask). More shards mean less lock contention between
 // goroutines and a coarser LRU order; one shard is an exact LRU. Every shard
 // must hold at least one entry, so New lowers n to the largest power of two
-// not above maxEntries. WithShards panics if n is not a positive power of
-// two.
+// not above maxEntries, and to 64 at most. WithShards panics if n is not a
+// positive power of two.
 //
 // The default is the largest power of two not above min(64, maxEntries/16),
 // and at least 1.
@@ -124,12 +142,13 @@ func New(maxEntries int, opts ...Option) *Store {
 	if n == 0 {
 		n = floorPow2(max(1, min(maxDefaultShards, maxEntries/minEntriesPerShard)))
 	}
-	n = min(n, floorPow2(maxEntries))
+	n = min(n, floorPow2(maxEntries), maxShards)
 
 	s := &Store{
 		shards: make([]paddedShard, n),
 		mask:   uint64(n - 1),
 		seed:   maphash.MakeSeed(),
+		execs:  execShards{m: map[string]uint64{}},
 	}
 	per, extra := maxEntries/n, maxEntries%n
 	for i := range s.shards {
@@ -139,6 +158,7 @@ func New(maxEntries int, opts ...Option) *Store {
 			sh.capacity++
 		}
 		sh.index = make(map[string]map[mapKey]struct{})
+		sh.bit, sh.execs = 1<<i, &s.execs
 		sh.minDeadline = noDeadline
 		lru, err := simplelru.NewLRU(sh.capacity, sh.onEvict)
 		if err != nil { // unreachable: capacity >= 1 since n <= maxEntries
@@ -187,7 +207,6 @@ func (s *Store) Get(_ context.Context, key keyer.Key, _ backends.Codec) (backend
 			return backends.Entry{}, backends.ErrExpired
 		}
 	}
-	it.entry.Tier = tierName
 	return it.entry, nil
 }
 
@@ -233,12 +252,18 @@ func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backen
 	// Expired entries at the LRU tail are dropped first, so they, and not a
 	// live entry, make room for the new one.
 	sh.sweepTail(now)
-	sh.lru.Add(k, item{entry: e, deadline: deadline})
+	// Items are never changed once stored (Get hands out copies of the
+	// entry without holding the lock), so Tier is set here.
+	e.Tier = tierName
+	sh.lru.Add(k, &item{entry: e, deadline: deadline})
 	if k.exec != "" {
 		keys := sh.index[k.exec]
 		if keys == nil {
 			keys = make(map[mapKey]struct{})
 			sh.index[k.exec] = keys
+			sh.execs.mu.Lock()
+			sh.execs.m[k.exec] |= sh.bit
+			sh.execs.mu.Unlock()
 		}
 		keys[k] = struct{}{}
 	}
@@ -287,7 +312,7 @@ func (sh *shard) sweep(now int64) int {
 
 // onEvict keeps the execution index in step with the LRU. simplelru calls it
 // synchronously for every removal, so it runs under sh.mu.
-func (sh *shard) onEvict(k mapKey, _ item) {
+func (sh *shard) onEvict(k mapKey, _ *item) {
 	if k.exec == "" {
 		return
 	}
@@ -295,6 +320,13 @@ func (sh *shard) onEvict(k mapKey, _ item) {
 	delete(keys, k)
 	if len(keys) == 0 {
 		delete(sh.index, k.exec)
+		sh.execs.mu.Lock()
+		if m := sh.execs.m[k.exec] &^ sh.bit; m != 0 {
+			sh.execs.m[k.exec] = m
+		} else {
+			delete(sh.execs.m, k.exec)
+		}
+		sh.execs.mu.Unlock()
 	}
 }
 
@@ -316,9 +348,17 @@ func (s *Store) PurgeExecution(_ context.Context, executionID string) (int, erro
 	if executionID == "" {
 		return 0, nil
 	}
+	s.execs.mu.Lock()
+	mask := s.execs.m[executionID]
+	s.execs.mu.Unlock()
 	n := 0
-	// An execution's keys are spread over all shards (see shardFor).
+	// An execution's keys are spread over the shards (see shardFor); visit
+	// the ones that hold some. A Set racing with this purge may add a shard
+	// after mask was read: End is for executions whose steps have returned.
 	for i := range s.shards {
+		if mask&(1<<i) == 0 {
+			continue
+		}
 		sh := &s.shards[i].shard
 		sh.mu.Lock()
 		// onEvict deletes from this map while we range over it, which Go

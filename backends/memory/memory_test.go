@@ -95,7 +95,7 @@ func TestShards(t *testing.T) {
 		{1024, nil, 64},
 		{10_000, nil, 64},
 		{10_000, []memory.Option{memory.WithShards(1)}, 1},
-		{10_000, []memory.Option{memory.WithShards(256)}, 256},
+		{10_000, []memory.Option{memory.WithShards(256)}, 64}, // at most 64
 		// Too few entries for the shards asked: every shard holds at least one.
 		{1, []memory.Option{memory.WithShards(64)}, 1},
 		{3, []memory.Option{memory.WithShards(64)}, 2},
@@ -491,5 +491,30 @@ func TestNoAllocs(t *testing.T) {
 				t.Errorf("Get allocates %v times", n)
 			}
 		})
+	}
+}
+
+func TestPurgeVisitsOnlyItsShards(t *testing.T) {
+	s := memory.New(10_000)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		set(t, s, workflowKey("exec_a", i), i, time.Time{})
+	}
+	for i := 0; i < 500; i++ {
+		set(t, s, workflowKey("exec_b", i), i, time.Time{})
+	}
+	if n, _ := s.PurgeExecution(ctx, "exec_a"); n != 5 {
+		t.Fatalf("purged %d, want 5", n)
+	}
+	if n := s.ExecShardsTracked(); n != 1 {
+		t.Fatalf("%d executions tracked after purging exec_a, want 1", n)
+	}
+	// Entries evicted without a purge leave nothing tracked behind.
+	small := memory.New(4, memory.WithShards(1))
+	for i := 0; i < 100; i++ {
+		set(t, small, workflowKey(fmt.Sprint("exec_", i), i), i, time.Time{})
+	}
+	if n := small.ExecShardsTracked(); n != 4 {
+		t.Fatalf("%d executions tracked in a 4-entry store, want 4", n)
 	}
 }
