@@ -21,13 +21,21 @@ import (
 //	11      8     expires-at, Unix nanoseconds (0: never)
 //	19      n     producing execution ID: uvarint length, then the bytes
 //	...     n     extensions: uvarint length, then records of
-//	              (uvarint tag, uvarint length, value); empty in version 1
+//	              (uvarint tag, uvarint length, value), described below
 //	...     n     payload: the codec's encoding of the value
 //	len-4   4     CRC-32C (Castagnoli) of every byte before it
 //
-// The extension section is where later fields go (provenance such as trace
-// and span IDs) without a new format version: a reader skips records whose
-// tag it does not know, so entries written by a newer Docket stay readable.
+// Extension records, in increasing tag order, each tag at most once:
+//
+//	tag  value
+//	1    Entry.Origin, as the observer gave it (package tracing: 16-byte
+//	     trace ID, then 8-byte span ID); absent when Origin is empty
+//
+// The extension section is where later fields go without a new format
+// version: a reader skips records whose tag it does not know, so entries
+// written by a newer Docket stay readable, and entries written before a tag
+// existed (an empty section) read with that field empty. A known tag that
+// appears twice is corrupt.
 // A change that an old reader must not misread (a different layout, another
 // checksum) takes a new format version, which old readers report as corrupt,
 // so that the middleware overwrites the entry rather than misread it.
@@ -45,11 +53,14 @@ const (
 	entryMinLen = entryFixedLen + 1 + 1 + entryCRCLen
 )
 
+// Extension tags; see the format above. Tag 0 is never used.
+const extOrigin = 1
+
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeEntry returns the stored form of e: a header with the format version,
-// c.ID(), e.Created, e.Expires and e.Execution, then c.Encode(e.Value), then a
-// checksum. e.Tier is not stored.
+// c.ID(), e.Created, e.Expires, e.Execution and e.Origin, then
+// c.Encode(e.Value), then a checksum. e.Tier is not stored.
 //
 // Times are stored as Unix nanoseconds, so they survive to the nanosecond
 // between the years 1678 and 2262, and lose their location and monotonic
@@ -59,9 +70,10 @@ func EncodeEntry(e Entry, c Codec) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docket: encode entry value: %w", err)
 	}
+	extLen := extensionsLen(e)
 	n := entryFixedLen +
 		uvarintLen(uint64(len(e.Execution))) + len(e.Execution) +
-		1 + // empty extension section
+		uvarintLen(uint64(extLen)) + extLen +
 		len(payload) + entryCRCLen
 	b := make([]byte, entryFixedLen, n)
 	b[0] = entryMagic
@@ -71,7 +83,8 @@ func EncodeEntry(e Entry, c Codec) ([]byte, error) {
 	binary.LittleEndian.PutUint64(b[11:], uint64(unixNanos(e.Expires)))
 	b = binary.AppendUvarint(b, uint64(len(e.Execution)))
 	b = append(b, e.Execution...)
-	b = binary.AppendUvarint(b, 0)
+	b = binary.AppendUvarint(b, uint64(extLen))
+	b = appendExtensions(b, e)
 	b = append(b, payload...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32c)), nil
 }
@@ -95,6 +108,7 @@ type entryHeader struct {
 	expires   int64
 	execution []byte
 	ext       []byte
+	origin    []byte // the extOrigin record's value, a sub-slice of ext
 	payload   []byte
 }
 
@@ -115,12 +129,17 @@ func decodeEntry(b []byte, c Codec, now int64) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("%w: decode value (codec %d): %w", ErrCorrupt, h.codec, err)
 	}
-	return Entry{
+	e := Entry{
 		Value:     v,
 		Created:   fromUnixNanos(h.created),
 		Expires:   fromUnixNanos(h.expires),
 		Execution: string(h.execution),
-	}, nil
+	}
+	if len(h.origin) > 0 {
+		// A copy: b may be a buffer the caller reuses.
+		e.Origin = append([]byte(nil), h.origin...)
+	}
+	return e, nil
 }
 
 var errTruncated = fmt.Errorf("%w: truncated", ErrCorrupt)
@@ -156,26 +175,53 @@ func decodeHeader(b []byte) (entryHeader, error) {
 	if h.ext, rest, err = lengthPrefixed(rest, "extensions"); err != nil {
 		return h, err
 	}
-	if err := checkExtensions(h.ext); err != nil {
+	if h.origin, err = readExtensions(h.ext); err != nil {
 		return h, err
 	}
 	h.payload = rest
 	return h, nil
 }
 
-// checkExtensions checks the framing of the extension records. Version 1
-// knows no tags, so it only skips them.
-func checkExtensions(ext []byte) error {
+// extensionsLen is the length of the extension section's records for e.
+func extensionsLen(e Entry) int {
+	if len(e.Origin) == 0 {
+		return 0
+	}
+	return uvarintLen(extOrigin) + uvarintLen(uint64(len(e.Origin))) + len(e.Origin)
+}
+
+// appendExtensions appends the extension records of e, without the
+// section's length.
+func appendExtensions(b []byte, e Entry) []byte {
+	if len(e.Origin) > 0 {
+		b = binary.AppendUvarint(b, extOrigin)
+		b = binary.AppendUvarint(b, uint64(len(e.Origin)))
+		b = append(b, e.Origin...)
+	}
+	return b
+}
+
+// readExtensions checks the framing of the extension records and returns
+// the values of the tags it knows; it skips the others.
+func readExtensions(ext []byte) (origin []byte, err error) {
+	seenOrigin := false
 	for len(ext) > 0 {
-		_, w, err := uvarint(ext, "extension tag")
+		tag, w, err := uvarint(ext, "extension tag")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, ext, err = lengthPrefixed(ext[w:], "extension"); err != nil {
-			return err
+		var v []byte
+		if v, ext, err = lengthPrefixed(ext[w:], "extension"); err != nil {
+			return nil, err
+		}
+		if tag == extOrigin {
+			if seenOrigin {
+				return nil, fmt.Errorf("%w: origin extension repeated", ErrCorrupt)
+			}
+			seenOrigin, origin = true, v
 		}
 	}
-	return nil
+	return origin, nil
 }
 
 // lengthPrefixed splits a uvarint length and that many bytes off b.

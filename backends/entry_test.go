@@ -52,7 +52,7 @@ func rawEntry(version, codec uint8, created, expires int64, exec string, ext []b
 func sameEntry(t *testing.T, got, want Entry) {
 	t.Helper()
 	if got.Value != want.Value || !got.Created.Equal(want.Created) || !got.Expires.Equal(want.Expires) ||
-		got.Execution != want.Execution || got.Tier != "" {
+		got.Execution != want.Execution || !bytes.Equal(got.Origin, want.Origin) || got.Tier != "" {
 		t.Fatalf("decoded %+v\nwant    %+v", got, want)
 	}
 }
@@ -70,6 +70,8 @@ func TestEntryRoundTrip(t *testing.T) {
 		{"binary payload", Entry{Value: "\x00\xff\xdc\x01", Created: created}},
 		{"large payload", Entry{Value: strings.Repeat("payload ", 10_000), Created: created}},
 		{"created at the epoch", Entry{Value: "v", Created: time.Unix(0, 0)}},
+		{"origin", Entry{Value: "v", Created: created, Execution: "e", Origin: bytes.Repeat([]byte{0xAB}, 24)}},
+		{"long origin", Entry{Value: "v", Created: created, Origin: bytes.Repeat([]byte{1}, 300)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := EncodeEntry(tc.e, strCodec)
@@ -210,6 +212,8 @@ func TestDecodeEntryCorrupt(t *testing.T) {
 		{"non-minimal length", nonMinimal, strCodec, "bad execution ID length"},
 		{"extension overruns", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{1, 5, 'a'}, "ok"), strCodec, "extension overruns"},
 		{"extension without length", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{1}, "ok"), strCodec, "bad extension length"},
+		{"origin overruns", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{extOrigin, 24, 'a', 'b'}, "ok"), strCodec, "extension overruns"},
+		{"origin repeated", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{extOrigin, 1, 'a', 2, 0, extOrigin, 1, 'b'}, "ok"), strCodec, "origin extension repeated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeEntry(tc.b, tc.c)
@@ -221,13 +225,17 @@ func TestDecodeEntryCorrupt(t *testing.T) {
 	}
 }
 
-// An entry written by a later Docket with extension records (say, trace and
-// span IDs) still reads here.
+// An entry written by a later Docket, with extension records this one does
+// not know, still reads here, its Origin included.
 func TestDecodeEntryUnknownExtensions(t *testing.T) {
+	origin := bytes.Repeat([]byte{0xAB}, 24)
 	var ext []byte
-	ext = binary.AppendUvarint(ext, 1) // a future "trace ID"
+	ext = binary.AppendUvarint(ext, extOrigin)
+	ext = binary.AppendUvarint(ext, uint64(len(origin)))
+	ext = append(ext, origin...)
+	ext = binary.AppendUvarint(ext, 2) // a future field
 	ext = binary.AppendUvarint(ext, 16)
-	ext = append(ext, bytes.Repeat([]byte{0xAB}, 16)...)
+	ext = append(ext, bytes.Repeat([]byte{0xCD}, 16)...)
 	ext = binary.AppendUvarint(ext, 300) // a tag in two bytes, empty value
 	ext = binary.AppendUvarint(ext, 0)
 	created := time.Now().UnixNano()
@@ -236,7 +244,46 @@ func TestDecodeEntryUnknownExtensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sameEntry(t, got, Entry{Value: "value", Created: time.Unix(0, created), Execution: "exec", Origin: origin})
+}
+
+// Entries written before Origin was stored (an empty extension section, as
+// the first version-1 writers made them) read with a nil Origin.
+func TestDecodeEntryWithoutOrigin(t *testing.T) {
+	created := time.Now().UnixNano()
+	b := rawEntry(entryVersion, strCodec.id, created, 0, "exec", nil, "value")
+	got, err := DecodeEntry(b, strCodec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Origin != nil {
+		t.Fatalf("Origin = %x, want nil", got.Origin)
+	}
 	sameEntry(t, got, Entry{Value: "value", Created: time.Unix(0, created), Execution: "exec"})
+	// And an entry without Origin is written as before.
+	again, err := EncodeEntry(got, strCodec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, b) {
+		t.Fatalf("an entry without Origin re-encodes differently:\n%x\n%x", b, again)
+	}
+}
+
+// The decoded Origin does not alias the bytes it was read from.
+func TestDecodeEntryOriginIsACopy(t *testing.T) {
+	b, err := EncodeEntry(Entry{Value: "v", Origin: []byte("producer span")}, strCodec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeEntry(b, strCodec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b)
+	if string(got.Origin) != "producer span" {
+		t.Fatalf("Origin = %q after the entry's bytes were reused", got.Origin)
+	}
 }
 
 func TestEncodeEntryCodecError(t *testing.T) {
@@ -252,6 +299,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		{Value: ""},
 		{Value: "result", Created: now, Expires: now.Add(time.Hour), Execution: "exec_12345"},
 		{Value: "\x00\x01", Created: now, Execution: strings.Repeat("e", 200)},
+		{Value: "v", Created: now, Execution: "e", Origin: bytes.Repeat([]byte{0xAB}, 24)},
 	} {
 		b, err := EncodeEntry(e, strCodec)
 		if err != nil {
@@ -282,9 +330,14 @@ func FuzzDecodeEntry(f *testing.F) {
 func checkDecode(t *testing.T, b []byte) {
 	t.Helper()
 	// Expiry is checked against the earliest time, so that every
-	// well-formed entry decodes and the round trip runs.
+	// well-formed entry decodes and the round trip runs; but for one that
+	// expires at that very time (a time before 1678, clamped), which is
+	// expired, not corrupt.
 	e, err := decodeEntry(b, strCodec, math.MinInt64)
 	if err != nil {
+		if h, herr := decodeHeader(b); herr == nil && h.expires == math.MinInt64 && errors.Is(err, ErrExpired) {
+			return
+		}
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("error %v does not wrap ErrCorrupt", err)
 		}
@@ -299,9 +352,9 @@ func checkDecode(t *testing.T, b []byte) {
 		t.Fatalf("decoding the re-encoded entry: %v", err)
 	}
 	sameEntry(t, e2, e)
-	// Without extensions (which this version drops), an entry has exactly
-	// one encoding.
-	if h, _ := decodeHeader(b); len(h.ext) == 0 && !bytes.Equal(again, b) {
+	// Unless it has extensions this version does not know (and drops) or
+	// an empty origin record, an entry has exactly one encoding.
+	if h, _ := decodeHeader(b); bytes.Equal(h.ext, appendExtensions(nil, e)) && !bytes.Equal(again, b) {
 		t.Fatalf("re-encoding changed the bytes:\n%x\n%x", b, again)
 	}
 }

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/docket-go/docket/tracing"
+)
+
+// spanAttrs are the attributes the tree shows, in this order, without their
+// "docket." prefix.
+var spanAttrs = []attribute.Key{
+	tracing.ScopeKey, tracing.ExecutionIDKey, tracing.ResultKey, tracing.TierKey,
+	tracing.MissReasonKey, tracing.KeyHashKey, tracing.FlightWaitersKey,
+}
+
+// report renders the spans kept in memory as a tree, and the metrics.
+func report(ctx context.Context, tel *telemetry) (string, error) {
+	var b strings.Builder
+	b.WriteString("\n== span tree ==\n")
+	writeTree(&b, tel.spans.GetSpans())
+	var rm metricdata.ResourceMetrics
+	if err := tel.metrics.Collect(ctx, &rm); err != nil {
+		return "", err
+	}
+	b.WriteString("\n== metrics ==\n")
+	writeMetrics(&b, rm)
+	return b.String(), nil
+}
+
+func writeTree(b *strings.Builder, spans tracetest.SpanStubs) {
+	byID := map[trace.SpanID]tracetest.SpanStub{}
+	children := map[trace.SpanID][]tracetest.SpanStub{}
+	var roots []tracetest.SpanStub
+	for _, s := range spans {
+		byID[s.SpanContext.SpanID()] = s
+	}
+	for _, s := range spans {
+		if _, ok := byID[s.Parent.SpanID()]; ok {
+			children[s.Parent.SpanID()] = append(children[s.Parent.SpanID()], s)
+		} else {
+			roots = append(roots, s)
+		}
+	}
+	byStart := func(a, b tracetest.SpanStub) int { return a.StartTime.Compare(b.StartTime) }
+	root := func(s tracetest.SpanStub) string {
+		for {
+			p, ok := byID[s.Parent.SpanID()]
+			if !ok {
+				return s.Name
+			}
+			s = p
+		}
+	}
+	var walk func(s tracetest.SpanStub, prefix, branch, next string)
+	walk = func(s tracetest.SpanStub, prefix, branch, next string) {
+		fmt.Fprintf(b, "%s%s%s%s\n", prefix, branch, s.Name, describe(s))
+		for _, l := range s.Links {
+			kind := ""
+			for _, kv := range l.Attributes {
+				if kv.Key == tracing.LinkKindKey {
+					kind = kv.Value.AsString()
+				}
+			}
+			target := "a span not in this run"
+			if t, ok := byID[l.SpanContext.SpanID()]; ok {
+				target = fmt.Sprintf("%s %s in %q", t.Name, attrOf(t, tracing.ResultKey), root(t))
+			}
+			fmt.Fprintf(b, "%s%s   link %s → %s\n", prefix, next, kind, target)
+		}
+		for _, e := range s.Events {
+			fmt.Fprintf(b, "%s%s   event %s%s\n", prefix, next, e.Name, kvs(e.Attributes))
+		}
+		kids := children[s.SpanContext.SpanID()]
+		slices.SortStableFunc(kids, byStart)
+		for i, k := range kids {
+			if i == len(kids)-1 {
+				walk(k, prefix+next, "└─ ", "   ")
+			} else {
+				walk(k, prefix+next, "├─ ", "│  ")
+			}
+		}
+	}
+	slices.SortStableFunc(roots, byStart)
+	for _, r := range roots {
+		walk(r, "", "", "")
+	}
+}
+
+func attrOf(s tracetest.SpanStub, k attribute.Key) string {
+	for _, kv := range s.Attributes {
+		if kv.Key == k {
+			return kv.Value.String()
+		}
+	}
+	return ""
+}
+
+// describe renders a Docket span's attributes.
+func describe(s tracetest.SpanStub) string {
+	var parts []string
+	for _, k := range spanAttrs {
+		if v := attrOf(s, k); v != "" {
+			parts = append(parts, strings.TrimPrefix(string(k), "docket.")+"="+v)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  " + strings.Join(parts, " ")
+}
+
+func kvs(attrs []attribute.KeyValue) string {
+	var b strings.Builder
+	for _, kv := range attrs {
+		fmt.Fprintf(&b, " %s=%s", strings.TrimPrefix(string(kv.Key), "docket."), kv.Value.String())
+	}
+	return b.String()
+}
+
+func writeMetrics(b *strings.Builder, rm metricdata.ResourceMetrics) {
+	for _, sm := range rm.ScopeMetrics {
+		if sm.Scope.Name != tracing.ScopeName {
+			continue
+		}
+		metrics := slices.Clone(sm.Metrics)
+		slices.SortFunc(metrics, func(a, b metricdata.Metrics) int { return strings.Compare(a.Name, b.Name) })
+		for _, m := range metrics {
+			var lines []string
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					lines = append(lines, fmt.Sprintf("  %-58s %d", set(p.Attributes), p.Value))
+				}
+			case metricdata.Histogram[int64]:
+				for _, p := range d.DataPoints {
+					lines = append(lines, fmt.Sprintf("  %-58s count=%d sum=%d", set(p.Attributes), p.Count, p.Sum))
+				}
+			case metricdata.Histogram[float64]:
+				// Durations differ from run to run: only their count.
+				for _, p := range d.DataPoints {
+					lines = append(lines, fmt.Sprintf("  %-58s count=%d", set(p.Attributes), p.Count))
+				}
+			}
+			slices.Sort(lines)
+			fmt.Fprintf(b, "%s (%s)\n%s\n", m.Name, m.Unit, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+func set(s attribute.Set) string {
+	var parts []string
+	for _, kv := range s.ToSlice() {
+		parts = append(parts, strings.TrimPrefix(string(kv.Key), "docket.")+"="+kv.Value.String())
+	}
+	return strings.Join(parts, " ")
+}
