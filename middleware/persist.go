@@ -79,6 +79,8 @@ type flight struct {
 	gen     uint64
 	// goexit is closed when the step called runtime.Goexit.
 	goexit chan struct{}
+	// key is what KeyFrom gives the step; the context points here.
+	key keyer.Key
 }
 
 func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
@@ -291,10 +293,10 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	inline := started && ctx.Done() == nil
 	if started {
 		p.gen++
-		f = &flight{gen: p.gen, goexit: make(chan struct{})}
+		f = &flight{gen: p.gen, goexit: make(chan struct{}), key: key}
 		// The step keeps the starting caller's values (trace, execution,
 		// key) but must outlive that caller when others wait on it too.
-		base := context.WithValue(ctx, keyCtx{}, key)
+		base := context.WithValue(ctx, keyCtx{}, &f.key)
 		if inline {
 			f.ctx, f.cancel = base, func() {}
 		} else {
@@ -368,8 +370,8 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 // flight's generation, so that a caller only ever joins the flight it was
 // counted in.
 func flightName(key keyer.Key, gen uint64) string {
-	b := make([]byte, 0, len(key.Sum)+len(key.Execution)+binary.MaxVarintLen64)
-	b = append(b, key.Sum[:]...)
+	var arr [96]byte
+	b := append(arr[:0], key.Sum[:]...)
 	b = binary.AppendUvarint(b, gen)
 	return string(append(b, key.Execution...))
 }
@@ -516,7 +518,7 @@ type keyCtx struct{}
 // external systems (payment APIs, message brokers): a re-run of the same call,
 // in this process or after a crash, has the same key.
 func KeyFrom(ctx context.Context) (string, bool) {
-	k, ok := ctx.Value(keyCtx{}).(keyer.Key)
+	k, ok := ctx.Value(keyCtx{}).(*keyer.Key)
 	if !ok {
 		return "", false
 	}
