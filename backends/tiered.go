@@ -71,9 +71,10 @@ func (t *TieredStore) Set(ctx context.Context, key keyer.Key, e Entry, c Codec) 
 	return t.join(berr, ferr)
 }
 
-// Delete removes key from both tiers, the back first: removing the front
-// first would let a concurrent Get promote the back's entry into the front
-// again just before the back loses it.
+// Delete removes key from both tiers, the back first, which narrows (but
+// does not close) the window in which a concurrent Get that read the back
+// just before promotes the entry into the front again. Delete a key, or end
+// an execution, when no call of it is in progress.
 func (t *TieredStore) Delete(ctx context.Context, key keyer.Key) error {
 	berr := t.back.Delete(ctx, key)
 	ferr := t.front.Delete(ctx, key)

@@ -23,6 +23,11 @@
 //     cancelled only when every caller waiting on it has gone; it carries the
 //     values (trace, execution, [KeyFrom]) of the context of the caller that
 //     started the flight, but not its deadline.
+//   - When every caller of a flight has left, the flight is abandoned: its
+//     step's context is cancelled and the next call starts a new flight. A
+//     step that ignores its context may then still be running beside the
+//     new one, and both may store a result; steps with side effects should
+//     honour ctx or use KeyFrom as an idempotency key.
 //   - Errors are not stored: the callers of that flight share the error and
 //     the next call runs the step again. A failure never replaces a stored
 //     success.

@@ -126,8 +126,9 @@ type Outcome struct {
 	// step's context), for linking a waiter to the run it waited on.
 	Flight context.Context
 	// Ran is whether the step ran in this call's flight; StepDuration is how
-	// long it took and Waiters how many callers the flight answered. Set
-	// for ResultMiss only.
+	// long it took and Waiters how many callers joined the flight up to the
+	// moment the starting caller got its result (callers that left on
+	// cancellation included). Set for ResultMiss only.
 	Ran          bool
 	StepDuration time.Duration
 	Waiters      int

@@ -81,6 +81,10 @@ type flight struct {
 	goexit chan struct{}
 	// key is what KeyFrom gives the step; the context points here.
 	key keyer.Key
+	// once runs the body; val and err are its result.
+	once sync.Once
+	val  any
+	err  error
 }
 
 func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
@@ -101,6 +105,10 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 		front:   cfg.store,
 		codec:   codec.Bind[Out](cfg.codec),
 		flights: map[flightKey]*flight{},
+	}
+	if !reflect.TypeOf(cfg.store).Comparable() {
+		// Executions list their stores and compare them with ==.
+		panic(fmt.Sprintf("docket: step %q: WithPersistence needs a comparable store (a pointer), not %T", name, cfg.store))
 	}
 	p.purger = cfg.store
 	if cfg.observer != nil {
@@ -191,15 +199,22 @@ func (p *persisted[In, Out]) observed(ctx context.Context, span CallSpan, next S
 	var o Outcome
 	ended := false
 	defer func() {
-		if !ended {
-			r := recover()
-			o.Result, o.Err = ResultError, &PanicError{Value: r}
-			if pe, ok := r.(*PanicError); ok {
-				o.Err = pe
-			}
-			span.End(o)
-			panic(r)
+		if ended {
+			return
 		}
+		r := recover()
+		if r == nil {
+			// runtime.Goexit, in a step run inline: let it go on.
+			o.Result, o.Err = ResultError, ErrGoexit
+			span.End(o)
+			return
+		}
+		o.Result, o.Err = ResultError, &PanicError{Value: r}
+		if pe, ok := r.(*PanicError); ok {
+			o.Err = pe
+		}
+		span.End(o)
+		panic(r)
 	}()
 	out, err = p.do(ctx, next, in, &o)
 	if err != nil && o.Result == 0 {
@@ -283,6 +298,10 @@ type outcome[Out any] struct {
 
 func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, in In, o *Outcome) (Out, error) {
 	var zero Out
+	if err := ctx.Err(); err != nil {
+		// Gone already: neither start nor join a flight.
+		return zero, err
+	}
 	fk := flightKey{exec: key.Execution, sum: key.Sum}
 	p.mu.Lock()
 	f := p.flights[fk]
@@ -317,17 +336,16 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	}
 
 	sk := flightName(key, f.gen)
-	fn := func() (v any, err error) {
-		defer p.finish(fk, f)
-		// callStep catches the step's panics; this catches a store's or
-		// codec's, which singleflight would otherwise re-raise where no
-		// caller can recover them.
-		defer func() {
-			if r := recover(); r != nil {
-				v, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
-			}
-		}()
-		return p.fly(f, next, key, in)
+	// fn runs the flight's body once, however often singleflight calls it:
+	// a caller counted in f may reach DoChan only after f's call has ended,
+	// and singleflight would then start it again.
+	fn := func() (any, error) {
+		f.once.Do(func() {
+			// What a later call sees if the body ends in runtime.Goexit.
+			f.err = ErrGoexit
+			f.val, f.err = p.flyOnce(f, fk, next, key, in)
+		})
+		return f.val, f.err
 	}
 	var r singleflight.Result
 	if inline {
@@ -350,8 +368,9 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		if o != nil {
 			o.Result = ResultError
 		}
-		var pe *PanicError
-		if errors.As(r.Err, &pe) {
+		// Only the flight's own panics, never a step's error that wraps
+		// one: those arrive as the *PanicError itself.
+		if pe, ok := r.Err.(*PanicError); ok {
 			panic(pe)
 		}
 		return zero, r.Err
@@ -402,6 +421,19 @@ func (p *persisted[In, Out]) leave(fk flightKey, f *flight) int {
 		f.cancel()
 	}
 	return joined
+}
+
+// flyOnce is the body of a flight, unlisted when it ends. callStep catches
+// the step's panics; this catches a store's or codec's, which singleflight
+// would otherwise re-raise where no caller can recover them.
+func (p *persisted[In, Out]) flyOnce(f *flight, fk flightKey, next Step[In, Out], key keyer.Key, in In) (v any, err error) {
+	defer p.finish(fk, f)
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return p.fly(f, next, key, in)
 }
 
 // fly is the body of a flight: the second look, the step, the write.
