@@ -68,6 +68,9 @@ type item struct {
 	// noDeadline. Comparing two int64s on Get is cheaper than a time.Time
 	// comparison and immune to wall-clock steps.
 	deadline int64
+	// promoted is the shard's insert count when the item was last moved to
+	// the front of the LRU list (under the shard's lock).
+	promoted uint64
 }
 
 const noDeadline = math.MaxInt64
@@ -86,6 +89,10 @@ type shard struct {
 	capacity int
 	// sets counts Sets since the last full sweep.
 	sets int
+	// inserts counts every Set, for the age of items (see Get).
+	inserts uint64
+	// promoteAge is the age at which a hit moves an item: capacity/2.
+	promoteAge uint64
 	// minDeadline is a lower bound of the deadlines in the shard: a full
 	// sweep is pointless while it lies in the future. Removals leave it
 	// stale-low, which costs at most one sweep that finds nothing.
@@ -114,10 +121,10 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 // WithShards sets the number of shards, a power of two (so that a shard is
 // picked with a mask). More shards mean less lock contention between
-// goroutines and a coarser LRU order; one shard is an exact LRU. Every shard
-// must hold at least one entry, so New lowers n to the largest power of two
-// not above maxEntries, and to 64 at most. WithShards panics if n is not a
-// positive power of two.
+// goroutines and a coarser LRU order; one shard keeps one order for the
+// whole store. Every shard must hold at least one entry, so New lowers n to
+// the largest power of two not above maxEntries, and to 64 at most.
+// WithShards panics if n is not a positive power of two.
 //
 // The default is the largest power of two not above min(64, maxEntries/16),
 // and at least 1.
@@ -160,6 +167,7 @@ func New(maxEntries int, opts ...Option) *Store {
 		sh.index = make(map[string]map[mapKey]struct{})
 		sh.bit, sh.execs = 1<<i, &s.execs
 		sh.minDeadline = noDeadline
+		sh.promoteAge = uint64(sh.capacity / 2)
 		lru, err := simplelru.NewLRU(sh.capacity, sh.onEvict)
 		if err != nil { // unreachable: capacity >= 1 since n <= maxEntries
 			panic("memory: " + err.Error())
@@ -194,7 +202,16 @@ func (s *Store) Get(_ context.Context, key keyer.Key, _ backends.Codec) (backend
 	k := mapKey{exec: key.Execution, sum: key.Sum}
 	sh := s.shardFor(&k)
 	sh.mu.Lock()
-	it, ok := sh.lru.Get(k)
+	it, ok := sh.lru.Peek(k)
+	// Moving an entry to the front of the list touches its neighbours, two
+	// cache misses on a large cache, on every hit. An entry is moved only
+	// once it has aged by half the shard's capacity in inserts since it was
+	// last moved, before eviction can reach it: eviction order is then
+	// approximately, not exactly, least recently used.
+	if ok && sh.inserts-it.promoted > sh.promoteAge {
+		sh.lru.Get(k)
+		it.promoted = sh.inserts
+	}
 	sh.mu.Unlock()
 	if !ok {
 		return backends.Entry{}, backends.ErrNotFound
@@ -255,7 +272,8 @@ func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backen
 	// Items are never changed once stored (Get hands out copies of the
 	// entry without holding the lock), so Tier is set here.
 	e.Tier = tierName
-	sh.lru.Add(k, &item{entry: e, deadline: deadline})
+	sh.inserts++
+	sh.lru.Add(k, &item{entry: e, deadline: deadline, promoted: sh.inserts})
 	if k.exec != "" {
 		keys := sh.index[k.exec]
 		if keys == nil {

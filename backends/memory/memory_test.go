@@ -518,3 +518,17 @@ func TestPurgeVisitsOnlyItsShards(t *testing.T) {
 		t.Fatalf("%d executions tracked in a 4-entry store, want 4", n)
 	}
 }
+
+// TestHitsKeepEntriesAlive: an entry hit between inserts survives a stream
+// of inserts that evicts entries nobody reads, although hits move entries
+// only once they have aged.
+func TestHitsKeepEntriesAlive(t *testing.T) {
+	s := memory.New(8, memory.WithShards(1))
+	hot := globalKey(0)
+	set(t, s, hot, "hot", time.Time{})
+	for i := 1; i < 200; i++ {
+		set(t, s, globalKey(i), i, time.Time{})
+		hit(t, s, hot)
+	}
+	miss(t, s, globalKey(1))
+}
