@@ -44,6 +44,7 @@ type Entry struct {
 	// Origin identifies the run that produced the result, in a form chosen
 	// by the middleware's observer (tracing stores the trace and span IDs),
 	// so that a later hit can point at it. Nil when nobody records it.
+	// Like Value, front tiers share it between callers: never modify it.
 	Origin []byte
 	// Tier is set by Get to the name of the tier that answered.
 	Tier string

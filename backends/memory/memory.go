@@ -262,7 +262,6 @@ func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backen
 			deadline = now + d
 		}
 	}
-	e.Tier = ""
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
