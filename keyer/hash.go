@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"reflect"
+	"sync"
 )
 
 // keyFormat versions the key derivation; changing the encoding changes it,
@@ -58,6 +59,10 @@ type For[T any] struct {
 	ti    *typeInfo
 	pre   [32]byte
 	iface bool
+	// dynPre caches, for an interface T, the prefix of each dynamic type
+	// seen (*typeInfo -> [32]byte), so a call hashes its input once and not
+	// the step prefix as well.
+	dynPre sync.Map
 }
 
 // NewFor compiles the key plan for T. It fails with an *UnkeyableError when
@@ -78,7 +83,7 @@ func NewFor[T any](step StepInfo) (*For[T], error) {
 // allocations of the reflect walk.
 func (f *For[T]) Sum(in *T) (Sum, error) {
 	if f.iface {
-		return Hash(f.step, any(*in))
+		return hashValue(any(*in), f.dynPrefix)
 	}
 	var arr [stackBuf]byte
 	buf := append(arr[:0], f.pre[:]...)
@@ -116,6 +121,20 @@ func (f *For[T]) Key(ctx context.Context, in *T) (Key, error) {
 // Keyers use it to build their digest from whatever identifies a call, such
 // as a struct of a tenant ID and the input.
 func Hash(step StepInfo, v any) (Sum, error) {
+	return hashValue(v, func(ti *typeInfo) [32]byte { return prefix(step, ti) })
+}
+
+func (f *For[T]) dynPrefix(ti *typeInfo) [32]byte {
+	if p, ok := f.dynPre.Load(ti); ok {
+		return p.([32]byte)
+	}
+	p := prefix(f.step, ti)
+	f.dynPre.Store(ti, p)
+	return p
+}
+
+// hashValue is Hash with the step prefix of v's type given by pre.
+func hashValue(v any, pre func(*typeInfo) [32]byte) (Sum, error) {
 	var ti *typeInfo
 	if v == nil {
 		ti = infoFor(reflect.TypeFor[any]())
@@ -125,9 +144,9 @@ func Hash(step StepInfo, v any) (Sum, error) {
 	if ti.err != nil {
 		return Sum{}, ti.err
 	}
-	pre := prefix(step, ti)
+	p := pre(ti)
 	var arr [stackBuf]byte
-	buf := append(arr[:0], pre[:]...)
+	buf := append(arr[:0], p[:]...)
 	if v == nil {
 		buf = append(buf, 0)
 	} else {
@@ -153,9 +172,10 @@ func AppendCanonical(dst []byte, v any) ([]byte, error) {
 	return encodeTop(dst, reflect.ValueOf(v), ti)
 }
 
-// Default is the keyer the middleware uses unless told otherwise: the scope
-// strategy of DESIGN (Global: step + version + input; Workflow: execution ID
-// as well) over the canonical encoding of the input.
+// Default is the built-in key strategy as a Keyer (Global: step + version +
+// input; Workflow: execution ID as well, over the canonical encoding of the
+// input). It gives the same keys as the middleware's own typed path (For),
+// which is what a step uses without WithKeyer; custom Keyers can wrap it.
 var Default Keyer = Func(func(ctx context.Context, step StepInfo, in any) (Key, error) {
 	s, err := Hash(step, in)
 	if err != nil {
