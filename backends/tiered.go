@@ -36,6 +36,14 @@ func (t *TieredStore) Name() string { return t.name }
 // Front returns the front tier.
 func (t *TieredStore) Front() Store { return t.front }
 
+// Back returns the back tier.
+func (t *TieredStore) Back() Store { return t.back }
+
+// EncodesValues reports whether either tier keeps encoded bytes.
+func (t *TieredStore) EncodesValues() bool {
+	return EncodesValues(t.front) || EncodesValues(t.back)
+}
+
 // Get returns the front tier's entry if it has one. Otherwise, whether the
 // front missed or failed, it asks the back tier; a back hit is copied into
 // the front (promoted) and returned with Tier set to the back's name. A

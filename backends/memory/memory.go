@@ -182,6 +182,10 @@ func floorPow2(n int) int { return 1 << (bits.Len(uint(n)) - 1) }
 // Name returns "memory".
 func (s *Store) Name() string { return tierName }
 
+// EncodesValues returns false: the memory tier keeps decoded values, so it
+// carries every result type exactly.
+func (s *Store) EncodesValues() bool { return false }
+
 func (s *Store) shardFor(k *mapKey) *shard {
 	h := binary.LittleEndian.Uint64(k.sum[:8])
 	if k.exec != "" {
