@@ -50,10 +50,10 @@ type flight[Out any] struct {
 	waiters int // callers still waiting
 	joined  int // callers that ever waited
 
-	// ctx is the step's context (see stepBase); cancel ends it.
-	base   stepBase
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx is the step's context: &base, or &sctx when callers can leave.
+	base stepBase
+	sctx stepCtx
+	ctx  context.Context
 
 	val      Out
 	err      error       // the step's error, ErrGoexit, or a strict store fault before the step
@@ -88,10 +88,13 @@ func join[Out any](fk flightKey, parent context.Context, key keyer.Key, cancella
 	}
 	f = &flight[Out]{fk: fk, key: key, done: make(chan struct{}), waiters: 1, joined: 1}
 	f.base = stepBase{parent: parent, key: &f.key}
+	f.ctx = &f.base
 	if cancellable {
-		f.ctx, f.cancel = context.WithCancel(&f.base)
-	} else {
-		f.ctx = &f.base
+		// WithoutCancel also hides the caller's cancellation cause from
+		// context.Cause of the step's context.
+		f.base.parent = context.WithoutCancel(parent)
+		f.sctx.base = &f.base
+		f.ctx = &f.sctx
 	}
 	if !listed {
 		if sh.m == nil {
@@ -138,8 +141,8 @@ func (f *flight[Out]) leave() (joined int) {
 	if sh != nil {
 		sh.mu.Unlock()
 	}
-	if last && f.cancel != nil {
-		f.cancel()
+	if last {
+		f.sctx.cancel()
 	}
 	return joined
 }
@@ -206,4 +209,92 @@ func KeyFrom(ctx context.Context) (string, bool) {
 func FenceFrom(ctx context.Context) (token uint64, ok bool) {
 	t, ok := ctx.Value(fenceCtx{}).(uint64)
 	return t, ok
+}
+
+// stepCtx is the context of a step whose callers can leave: stepBase's
+// values, cancelled when the last caller has left (or the flight's lease is
+// lost). It is a field of the flight, so making it allocates nothing; its
+// done channel is made only if someone asks for it. It implements the
+// AfterFunc method that package context looks for, so contexts the step
+// derives from it start no goroutine to follow it.
+type stepCtx struct {
+	base *stepBase
+
+	mu     sync.Mutex
+	done   chan struct{}
+	err    error
+	afters map[*afterFunc]struct{}
+}
+
+type afterFunc struct{ f func() }
+
+func (c *stepCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (c *stepCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *stepCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *stepCtx) Value(k any) any { return c.base.Value(k) }
+
+func (c *stepCtx) String() string { return "docket step context (cancellable)" }
+
+// AfterFunc arranges for f to run in its own goroutine once c is cancelled,
+// as context.AfterFunc does; stop reports whether it stopped f from running.
+func (c *stepCtx) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	if c.afters == nil {
+		c.afters = map[*afterFunc]struct{}{}
+	}
+	c.afters[a] = struct{}{}
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.afters[a]
+		delete(c.afters, a)
+		return ok
+	}
+}
+
+// cancel cancels c with context.Canceled; later calls do nothing. A zero
+// stepCtx (a flight whose callers cannot leave) has nothing to cancel.
+func (c *stepCtx) cancel() {
+	if c.base == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = context.Canceled
+	if c.done != nil {
+		close(c.done)
+	}
+	afters := c.afters
+	c.afters = nil
+	c.mu.Unlock()
+	for a := range afters {
+		go a.f()
+	}
 }

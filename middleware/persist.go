@@ -374,7 +374,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		// process can try at once.
 		f.err = err
 		if lease != nil {
-			if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
+			if rerr := lease.Release(&f.base); rerr != nil {
 				p.fault(ctx, "release", key, rerr)
 			}
 		}
@@ -386,7 +386,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		// The execution ended with End(nil) while the step ran (its callers
 		// may have gone): nothing lands.
 		if lease != nil {
-			_ = lease.Release(context.WithoutCancel(ctx))
+			_ = lease.Release(&f.base)
 		}
 		return
 	}
@@ -402,8 +402,9 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 	if p.cfg.observer != nil {
 		entry.Origin = p.cfg.observer.Origin(ctx)
 	}
-	// The result is worth keeping even if every caller has gone.
-	wctx := context.WithoutCancel(ctx)
+	// The result is worth keeping even if every caller has gone: the
+	// flight's base context has the step's values and is never cancelled.
+	wctx := context.Context(&f.base)
 	var err2 error
 	if lease != nil {
 		err2 = p.commit(f, lease, key, entry)
@@ -456,7 +457,7 @@ func (p *persisted[In, Out]) acquire(f *flight[Out], key keyer.Key) (backends.Le
 			// one's lease.
 			f.err = ctx.Err()
 			if lease != nil {
-				_ = lease.Release(context.WithoutCancel(ctx))
+				_ = lease.Release(&f.base)
 			}
 			return nil, false
 		}
@@ -480,7 +481,7 @@ func (p *persisted[In, Out]) watch(f *flight[Out], lease backends.Lease) (stop f
 	go func() {
 		select {
 		case <-lease.Lost():
-			f.cancel()
+			f.sctx.cancel()
 		case <-stopped:
 		}
 	}()
@@ -492,7 +493,7 @@ func (p *persisted[In, Out]) watch(f *flight[Out], lease backends.Lease) (stop f
 // which its callers get in place of their own: every caller in every
 // process gets the same value.
 func (p *persisted[In, Out]) commit(f *flight[Out], lease backends.Lease, key keyer.Key, entry backends.Entry) error {
-	wctx := context.WithoutCancel(f.ctx)
+	wctx := context.Context(&f.base)
 	won, err := lease.Commit(wctx, entry, p.codec)
 	if err != nil {
 		if !errors.Is(err, backends.ErrLeaseLost) && p.front != p.store {

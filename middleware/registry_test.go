@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -225,5 +226,39 @@ func TestFenceFromWithoutSharedStore(t *testing.T) {
 	}
 	if _, ok := middleware.FenceFrom(context.Background()); ok {
 		t.Fatal("FenceFrom outside a step: ok")
+	}
+}
+
+// TestStepContextAsParent: contexts a step derives from its own are
+// cancelled with it, and see the step's cancellation, not its starter's.
+func TestStepContextAsParent(t *testing.T) {
+	started := make(chan struct{})
+	result := make(chan error, 1)
+	step := middleware.Wrap("derive", func(ctx context.Context, _ int) (int, error) {
+		child, cancel := context.WithTimeout(ctx, time.Hour)
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() {})
+		defer stop()
+		close(started)
+		<-child.Done()
+		if context.Cause(child) != context.Canceled {
+			result <- fmt.Errorf("cause %v, want context.Canceled", context.Cause(child))
+		} else {
+			result <- child.Err()
+		}
+		return 0, child.Err()
+	}, middleware.WithPersistence(memory.New(10), scope.Global, time.Hour))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	go func() { <-started; cancel(errors.New("starter left")) }()
+	if _, err := step(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller: %v", err)
+	}
+	select {
+	case err := <-result:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a context derived from the step's was not cancelled when the last caller left")
 	}
 }
