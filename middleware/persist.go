@@ -272,10 +272,16 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	inline := ctx.Done() == nil
 	f, started := join[Out](flightKey{store: p.store, exec: key.Execution, sum: key.Sum}, ctx, key, !inline || p.coord != nil)
 	if started {
-		if inline {
-			p.fly(f, next, key, exec, *in)
-		} else {
-			go p.fly(f, next, key, exec, *in)
+		// A store that is its own front tier (memory) never blocks, so its
+		// second look runs here, on the caller's goroutine: a hit then
+		// needs no goroutine, and the flight's starts on a shallow stack.
+		near := p.front == p.store && p.coord == nil
+		switch {
+		case inline:
+			p.fly(f, next, key, exec, *in, false)
+		case near && p.lookNear(f, key):
+		default:
+			go p.fly(f, next, key, exec, *in, near)
 		}
 	}
 	if o != nil {
@@ -322,7 +328,7 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 // recovered here and re-raised in every caller, where it can be recovered:
 // a goroutine of the flight must never die of it, which would kill the
 // process.
-func (p *persisted[In, Out]) fly(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In) {
+func (p *persisted[In, Out]) fly(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
 	normal := false
 	defer func() {
 		if !normal {
@@ -337,17 +343,44 @@ func (p *persisted[In, Out]) fly(f *flight[Out], next Step[In, Out], key keyer.K
 		f.unlist()
 		close(f.done)
 	}()
-	p.run(f, next, key, exec, in)
+	p.run(f, next, key, exec, in, looked)
 	normal = true
 }
 
+// lookNear is the second look of a flight in a store that is its own front
+// tier, on the starting caller's goroutine. It reports whether that settled
+// the flight (a hit, a strict fault, a panic of the store), which is then
+// over.
+func (p *persisted[In, Out]) lookNear(f *flight[Out], key keyer.Key) (settled bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.panicked = &PanicError{Value: r, Stack: debug.Stack()}
+			settled = true
+		}
+		if settled {
+			f.unlist()
+			close(f.done)
+		}
+	}()
+	v, e, why, err := p.lookup(f.ctx, p.store, key, true)
+	if why == ReasonNone {
+		f.val, f.tier, f.origin = v, e.Tier, e.Origin
+		return true
+	}
+	f.err = err
+	return err != nil
+}
+
 // run looks in the store a second time, runs the step and stores its result.
-func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In) {
+func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
 	ctx := f.ctx
 	// A flight that ended just before this one began has already stored the
-	// result; without this look its key would run twice.
+	// result; without this look (here or in lookNear) its key would run
+	// twice.
 	var lease backends.Lease
-	if p.coord == nil {
+	switch {
+	case looked:
+	case p.coord == nil:
 		v, e, why, err := p.lookup(ctx, p.store, key, true)
 		if why == ReasonNone {
 			f.val, f.tier, f.origin = v, e.Tier, e.Origin
@@ -357,7 +390,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 			f.err = err
 			return
 		}
-	} else {
+	default:
 		var hit bool
 		if lease, hit = p.acquire(f, key); hit || f.err != nil {
 			return
