@@ -145,6 +145,18 @@ func TestLeasedFlight(t *testing.T) {
 			t.Fatalf("released %d, committed %d; want 1, 0", c.released, c.committed)
 		}
 	})
+	t.Run("panicking step releases its lease", func(t *testing.T) {
+		c := &faultyCoordinator{Store: memory.New(10)}
+		step := middleware.Wrap("leased-panic", func(context.Context, query) (string, error) { panic("boom") },
+			middleware.WithPersistence(c, scope.Global, time.Hour))
+		func() {
+			defer func() { _ = recover() }()
+			_, _ = step(ctx, query{User: "a"})
+		}()
+		if c.released != 1 {
+			t.Fatalf("released %d leases after a panic, want 1", c.released)
+		}
+	})
 	t.Run("lost lease cancels the step", func(t *testing.T) {
 		c := &faultyCoordinator{Store: memory.New(10), loseLease: true}
 		var runs atomic.Int64

@@ -397,6 +397,14 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		}
 		if lease != nil {
 			defer p.watch(f, lease)()
+			// Every lease is ended once, by Commit or Release: also when the
+			// step panics or calls runtime.Goexit, or the key stays stuck
+			// while this process renews it.
+			defer func() {
+				if lease != nil {
+					_ = lease.Release(&f.base)
+				}
+			}()
 		}
 	}
 
@@ -410,6 +418,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 			if rerr := lease.Release(&f.base); rerr != nil {
 				p.fault(ctx, "release", key, rerr)
 			}
+			lease = nil
 		}
 		return
 	}
@@ -420,6 +429,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		// may have gone): nothing lands.
 		if lease != nil {
 			_ = lease.Release(&f.base)
+			lease = nil
 		}
 		return
 	}
@@ -441,6 +451,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 	var err2 error
 	if lease != nil {
 		err2 = p.commit(f, lease, key, entry)
+		lease = nil
 	} else {
 		err2 = p.store.Set(wctx, key, entry, p.codec)
 	}
