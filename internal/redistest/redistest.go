@@ -237,11 +237,53 @@ func (s *Server) kill() error {
 	}
 }
 
-// Restart stops the server and starts an empty one on the same address,
-// as a Redis without persistence comes back from a crash.
+// Start starts a stopped server again, empty and on the same address, as
+// a Redis without persistence comes back from a crash.
+func (s *Server) Start() error {
+	if s.cmd != nil {
+		return fmt.Errorf("redistest: %s on %s is running", Binary, s.Addr)
+	}
+	return s.start()
+}
+
+// Restart stops the server and starts it again: see Start.
 func (s *Server) Restart() error {
 	if err := s.Stop(); err != nil {
 		return err
 	}
 	return s.start()
+}
+
+// StartCluster starts, for t, a redis-server in cluster mode that holds
+// every slot: a one-node Redis Cluster. Cluster clients work with it as
+// with a larger one, and it refuses what a Cluster refuses, such as a
+// script or command whose keys are in different slots.
+func StartCluster(t testing.TB, config ...string) *Server {
+	t.Helper()
+	s := Start(t, append([]string{"cluster-enabled yes", "cluster-config-file nodes.conf"}, config...)...)
+	c := goredis.NewClient(s.Options())
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatalf("redistest: assign the cluster's slots: %v", err)
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: cluster not ready after %v: %q, %v", readyTimeout, info, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ClusterClient returns a Cluster client of the server, closed when t ends.
+func (s *Server) ClusterClient(t testing.TB) *goredis.ClusterClient {
+	t.Helper()
+	c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{s.Addr}})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
