@@ -37,7 +37,7 @@ type names struct {
 	index, member string
 }
 
-func (s *Store) names(k keyer.Key) (names, error) {
+func (s *byteStore) names(k keyer.Key) (names, error) {
 	sum := hex.EncodeToString(k.Sum[:])
 	switch k.Scope {
 	case scope.Global:
@@ -63,12 +63,12 @@ func (s *Store) names(k keyer.Key) (names, error) {
 	}
 }
 
-func (s *Store) executionTag(id string) string {
+func (s *byteStore) executionTag(id string) string {
 	return s.prefix + "{w" + hex.EncodeToString([]byte(id)) + "}"
 }
 
 // resultOf is the result key of an execution's entry whose member in the
 // index is member.
-func (s *Store) resultOf(execTag, member string) string {
+func (s *byteStore) resultOf(execTag, member string) string {
 	return execTag + kindResult + member
 }

@@ -37,14 +37,21 @@ var errLeaseEnded = errors.New("docket: lease already committed or released")
 // the lease taken; Acquire then returns the lease with an error wrapping
 // backends.ErrCorrupt.
 func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, backends.Lease, error) {
+	if !s.made() {
+		return backends.Entry{}, nil, errNotMade
+	}
+	if s.closed.Load() {
+		return backends.Entry{}, nil, fmt.Errorf("redis: acquire: %w", backends.ErrClosed)
+	}
 	if err := ctx.Err(); err != nil {
 		return backends.Entry{}, nil, err
 	}
-	n, err := s.names(key)
+	b := s.bytes
+	n, err := b.names(key)
 	if err != nil {
 		return backends.Entry{}, nil, fmt.Errorf("redis: acquire: %w", err)
 	}
-	ttl := strconv.FormatInt(s.leaseTTL.Milliseconds(), 10)
+	ttl := strconv.FormatInt(b.leaseTTL.Milliseconds(), 10)
 	var (
 		unreadable string // SHA-1 of stored bytes that could not be read
 		corrupt    error
@@ -64,22 +71,22 @@ func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (b
 		// Taken before the look, so that the lease's local deadline never
 		// falls after Redis's.
 		start := time.Now()
-		r, err := acquireScript.Run(ctx, s.c, []string{n.result, n.lease, n.counter}, ttl, unreadable).Slice()
+		r, err := acquireScript.Run(ctx, b.c, []string{n.result, n.lease, n.counter}, ttl, unreadable).Slice()
 		if err != nil {
-			return backends.Entry{}, nil, fault("acquire", err)
+			return backends.Entry{}, nil, fmt.Errorf("redis: acquire: %w", fault(err))
 		}
 		state, _ := r[0].(int64)
 		switch state {
 		case acquireHit:
-			b := []byte(r[1].(string))
-			e, err := decode(key, b, c)
+			v := []byte(r[1].(string))
+			e, err := decode(key, v, c)
 			if err == nil {
 				return e, nil, nil
 			}
 			if !errors.Is(err, backends.ErrExpired) {
 				corrupt = err
 			}
-			sum := sha1.Sum(b)
+			sum := sha1.Sum(v)
 			unreadable = hex.EncodeToString(sum[:])
 			continue
 		case acquireTaken:
@@ -87,7 +94,7 @@ func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (b
 			if err != nil {
 				return backends.Entry{}, nil, fmt.Errorf("redis: acquire: bad token %q: %w", r[1], err)
 			}
-			return backends.Entry{}, s.newLease(key, n, r[1].(string), tok, start), corrupt
+			return backends.Entry{}, b.newLease(key, n, r[1].(string), tok, start), corrupt
 		case acquireHeld:
 		default:
 			return backends.Entry{}, nil, fmt.Errorf("redis: acquire: unexpected reply %v", r)
@@ -96,10 +103,10 @@ func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (b
 			// The subscription's confirmation arrives on wake, and the
 			// look it triggers closes the gap between the look above and
 			// the subscription.
-			sub = s.c.SSubscribe(ctx, n.channel)
+			sub = b.c.SSubscribe(ctx, n.channel)
 			wake = sub.ChannelWithSubscriptions()
 		}
-		wait := s.poll
+		wait := b.poll
 		if left, _ := r[2].(int64); left >= 0 {
 			// One millisecond past the expiry, so that the next look finds
 			// the lease gone.
@@ -122,7 +129,7 @@ func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (b
 // lease is one process's lease on one key. A goroutine renews it until
 // Commit or Release.
 type lease struct {
-	s       *Store
+	s       *byteStore
 	key     keyer.Key
 	n       names
 	token   string // as stored in Redis
@@ -135,7 +142,7 @@ type lease struct {
 	ended    atomic.Bool
 }
 
-func (s *Store) newLease(key keyer.Key, n names, token string, tokenID uint64, start time.Time) *lease {
+func (s *byteStore) newLease(key keyer.Key, n names, token string, tokenID uint64, start time.Time) *lease {
 	l := &lease{
 		s: s, key: key, n: n, token: token, tokenID: tokenID,
 		lost:    make(chan struct{}),
@@ -219,8 +226,8 @@ func (l *lease) Commit(ctx context.Context, e backends.Entry, c backends.Codec) 
 		_ = l.release(ctx)
 		return backends.Entry{}, fmt.Errorf("redis: commit %v: %w", l.key, err)
 	}
-	px, live := pxArg(e.Expires)
-	if !live {
+	px := pxArg(e.Expires)
+	if px == "-1" {
 		return e, l.release(ctx)
 	}
 	keys := []string{l.n.result, l.n.lease, l.n.channel}
@@ -231,7 +238,7 @@ func (l *lease) Commit(ctx context.Context, e backends.Entry, c backends.Codec) 
 	}
 	r, err := commitScript.Run(ctx, l.s.c, keys, args...).Slice()
 	if err != nil {
-		return backends.Entry{}, fault("commit", err)
+		return backends.Entry{}, fmt.Errorf("redis: commit %v: %w", l.key, fault(err))
 	}
 	state, _ := r[0].(int64)
 	switch state {
@@ -257,7 +264,21 @@ func (l *lease) Release(ctx context.Context) error {
 
 func (l *lease) release(ctx context.Context) error {
 	if err := releaseScript.Run(ctx, l.s.c, []string{l.n.lease, l.n.channel}, l.token).Err(); err != nil {
-		return fault("release", err)
+		return fmt.Errorf("redis: release %v: %w", l.key, fault(err))
 	}
 	return nil
+}
+
+// decode reads stored bytes, which the caller owns (the codec may keep
+// slices of them), as the ByteTier's Get does.
+func decode(key keyer.Key, b []byte, c backends.Codec) (backends.Entry, error) {
+	e, err := backends.DecodeEntry(b, c)
+	if err != nil {
+		if errors.Is(err, backends.ErrExpired) {
+			return backends.Entry{}, err
+		}
+		return backends.Entry{}, fmt.Errorf("redis: get %v: %w", key, err)
+	}
+	e.Tier = tierName
+	return e, nil
 }

@@ -106,12 +106,13 @@ func TestAcquireCommit(t *testing.T) {
 // is renewed; others keep waiting and the commit is stored.
 func TestRenewal(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newStore(t, srv, redis.WithLeaseTTL(60*time.Millisecond))
-	b := newStore(t, srv, redis.WithLeaseTTL(60*time.Millisecond))
+	ttl := 150 * time.Millisecond
+	a := newStore(t, srv, redis.WithLeaseTTL(ttl))
+	b := newStore(t, srv, redis.WithLeaseTTL(ttl))
 	k := globalKey(1)
 	l := mustLease(t, a, k)
 	waiter := acquireAsync(ctx, b, k)
-	notYet(t, waiter, 300*time.Millisecond) // five TTLs
+	notYet(t, waiter, 4*ttl)
 	select {
 	case <-l.Lost():
 		t.Fatal("lease lost while renewed")

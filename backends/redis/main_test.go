@@ -26,8 +26,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(m.Run())
 	}
+	// The tests that stop Redis would fill the output with the client's
+	// reconnection messages.
+	goredis.SetLogger(quiet{})
 	goleak.VerifyTestMain(m)
 }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 var ctx = context.Background()
 

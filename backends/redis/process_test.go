@@ -318,7 +318,7 @@ func TestPausedHolder(t *testing.T) {
 	if err := late.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	f = late.next(t, "lost", 10*time.Second)
+	late.next(t, "lost", 10*time.Second)
 	f = late.next(t, "got", 10*time.Second)
 	if f[1] != "winner" {
 		t.Fatalf("the late writer's callers got %q, want the winner's value", f[1:])

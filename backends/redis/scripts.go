@@ -28,12 +28,19 @@ local function index(key, member, px)
 end
 `
 
-// setScript stores an entry unconditionally and wakes the waiters.
+// setScript stores an entry unconditionally and wakes the waiters. A
+// negative px means the entry has already expired: the key's entry is
+// removed instead.
 //
 //	KEYS: result, channel[, index]
 //	ARGV: value, px (0: no expiry)[, member]
 var setScript = goredis.NewScript(indexLua + `
 local px = tonumber(ARGV[2])
+if px < 0 then
+	redis.call('DEL', KEYS[1])
+	if KEYS[3] then redis.call('SREM', KEYS[3], ARGV[3]) end
+	return 0
+end
 if px > 0 then
 	redis.call('SET', KEYS[1], ARGV[1], 'PX', px)
 else
