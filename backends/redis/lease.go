@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/keyer"
 )
@@ -26,8 +24,9 @@ var errLeaseEnded = errors.New("docket: lease already committed or released")
 // holder and the time its lease has left.
 //
 // While another process holds the lease, Acquire subscribes to the key's
-// channel (sharded pub/sub, on a connection of its own, closed when
-// Acquire returns) and looks again when the holder's commit or release is
+// channel (sharded pub/sub; on a single node's or failover client, the
+// waits of one Store share one connection, open while any wait lasts) and
+// looks again when the holder's commit or release is
 // announced, when the lease would expire, and at least every poll interval
 // (WithPollInterval). It subscribes before it looks again, so an
 // announcement made in between is not missed.
@@ -55,13 +54,12 @@ func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (b
 	var (
 		unreadable string // SHA-1 of stored bytes that could not be read
 		corrupt    error
-		sub        *goredis.PubSub
-		wake       <-chan any
+		sub        *wait
 		timer      *time.Timer
 	)
 	defer func() {
 		if sub != nil {
-			_ = sub.Close()
+			sub.stop()
 		}
 		if timer != nil {
 			timer.Stop()
@@ -100,11 +98,10 @@ func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (b
 			return backends.Entry{}, nil, fmt.Errorf("redis: acquire: unexpected reply %v", r)
 		}
 		if sub == nil {
-			// The subscription's confirmation arrives on wake, and the
+			// The subscription's confirmation wakes this loop, and the
 			// look it triggers closes the gap between the look above and
 			// the subscription.
-			sub = b.c.SSubscribe(ctx, n.channel)
-			wake = sub.ChannelWithSubscriptions()
+			sub = b.wakeups.subscribe(ctx, n.channel)
 		}
 		wait := b.poll
 		if left, _ := r[2].(int64); left >= 0 {
@@ -118,7 +115,7 @@ func (s *Store) Acquire(ctx context.Context, key keyer.Key, c backends.Codec) (b
 			timer.Reset(wait)
 		}
 		select {
-		case <-wake:
+		case <-sub.c:
 		case <-timer.C:
 		case <-ctx.Done():
 			return backends.Entry{}, nil, ctx.Err()

@@ -49,6 +49,7 @@ type byteStore struct {
 	prefix   string
 	leaseTTL time.Duration
 	poll     time.Duration
+	wakeups  *wakeups
 }
 
 // New returns a Store on client, which may be a single node's, a Sentinel
@@ -64,7 +65,7 @@ func New(client goredis.UniversalClient, opts ...Option) *Store {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	b := &byteStore{c: client, prefix: cfg.prefix, leaseTTL: cfg.leaseTTL, poll: cfg.poll}
+	b := &byteStore{c: client, prefix: cfg.prefix, leaseTTL: cfg.leaseTTL, poll: cfg.poll, wakeups: newWakeups(client)}
 	return &Store{tier: backends.NewByteTier(tierName, b), bytes: b}
 }
 
