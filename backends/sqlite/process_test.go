@@ -1,0 +1,3 @@
+package sqlite_test
+
+const helperEnv = "DOCKET_SQLITE_HELPER"
