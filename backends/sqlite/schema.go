@@ -30,7 +30,7 @@ var schema = []string{
 		trace_id     TEXT,
 		span_id      TEXT,
 		value        BLOB    NOT NULL
-	)`,
+	) WITHOUT ROWID`,
 	`CREATE INDEX docket_entries_execution ON docket_entries (execution_id) WHERE scope = 'workflow'`,
 	`CREATE INDEX docket_entries_expires ON docket_entries (expires_at) WHERE expires_at IS NOT NULL`,
 }

@@ -313,7 +313,7 @@ func (d *db) deleteExpired(ctx context.Context) (int, error) {
 // returns how many. The count is of committed deletes only, so it is true
 // when ctx ends midway.
 func (d *db) deleteWhere(ctx context.Context, cond string, arg any) (int, error) {
-	q := `DELETE FROM docket_entries WHERE rowid IN (SELECT rowid FROM docket_entries WHERE ` + cond +
+	q := `DELETE FROM docket_entries WHERE key IN (SELECT key FROM docket_entries WHERE ` + cond +
 		` LIMIT ` + strconv.Itoa(deleteBatch) + `)`
 	total := 0
 	for {
