@@ -255,7 +255,7 @@ func TestCorruptRow(t *testing.T) {
 func TestBackgroundExpiry(t *testing.T) {
 	path := dbPath(t)
 	s := open(t, path, sqlite.WithExpiryInterval(20*time.Millisecond))
-	for i := range 2500 { // more than one delete batch
+	for i := range 1200 { // more than one delete batch
 		if err := s.Set(ctx, globalKey(i), backends.Entry{Value: "x", Expires: time.Now().Add(50 * time.Millisecond)}, codec); err != nil {
 			t.Fatal(err)
 		}
