@@ -169,7 +169,7 @@ func (t *ByteTier) ByteStore() ByteStore { return t.store }
 // idempotent: later calls return nil.
 func (t *ByteTier) Close() error {
 	if t.store == nil {
-		return nil
+		return t.enter("close") // the zero ByteTier's error
 	}
 	first := false
 	t.closeOnce.Do(func() {

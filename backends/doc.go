@@ -3,6 +3,15 @@
 // back tier.
 //
 // A front tier (backends/memory) keeps decoded values, so a front-tier hit
-// decodes nothing. A byte tier (backends/badger) keeps encoded bytes and uses
-// the Codec the middleware passes to encode on Set and decode on Get.
+// decodes nothing. A byte tier (backends/badger, backends/sqlite) keeps
+// encoded bytes and uses the Codec the middleware passes to encode on Set
+// and decode on Get.
+//
+// A byte tier is built from a [ByteStore], a small interface that keeps
+// opaque records with their metadata as fields, by [NewByteTier], which owns
+// everything that is the same for every byte tier: key encoding, the stored
+// entry format ([EncodeEntry]) and its checksum, the codec, expiry on read,
+// Entry.Tier, the sentinel errors, group commit of concurrent Sets, and
+// keeping calls away from a closed store. backends/storetest checks any
+// Store against the [Store] contract.
 package backends
