@@ -49,7 +49,7 @@ const inlineMax = 32
 // pureWork bounds the bytes the allocation-free walk (encodePure) handles;
 // past it, the input is walked again by encodeFull, which remembers shared
 // values instead of walking them again.
-const pureWork = 64 << 10
+const pureWork = 8 << 10
 
 // MaxDepth is the deepest nesting a key may have: pointers, slices, maps
 // and interfaces nested more than MaxDepth deep are an *UnkeyableError,
