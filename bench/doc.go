@@ -26,7 +26,8 @@
 //     15 calls.
 //
 // Docket runs each scenario in both scopes (the executions scenarios:
-// Workflow only) and with the tiers memory and memory+badger. See
+// Workflow only) and with the tiers memory, memory+badger and
+// memory+sqlite. See
 // [Systems] for the peers and where their semantics differ.
 //
 // # Metrics

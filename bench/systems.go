@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/backends/badger"
 	"github.com/docket-go/docket/backends/memory"
+	"github.com/docket-go/docket/backends/sqlite"
 	"github.com/docket-go/docket/middleware"
 	"github.com/docket-go/docket/scope"
 )
@@ -59,15 +61,16 @@ type System struct {
 	Name  string
 	Kind  Kind
 	Scope scope.Scope // Docket only
-	Tier  string      // "memory" or "memory+badger"; peers: "memory", direct: ""
+	Tier  string      // "memory", "memory+badger" or "memory+sqlite"; peers: "memory", direct: ""
 }
 
 // Systems lists the peers, then Docket in each scope and tier. With
 // workflowOnly, Docket rows are Workflow-scoped only.
 //
 // Where the peers' semantics differ from Docket's:
-//   - None has a durable tier: the memory+badger rows compare Docket with a
-//     durable tier against peers that keep results in memory only.
+//   - None has a durable tier: the memory+badger and memory+sqlite rows
+//     compare Docket with a durable tier against peers that keep results in
+//     memory only.
 //   - None knows executions. In the executions scenarios each peer puts the
 //     execution ID into its key and, at the end of an execution, deletes the
 //     keys that execution stored, which it tracks itself (as a hand-rolled
@@ -94,7 +97,7 @@ func Systems(workflowOnly bool) []System {
 		scopes = scopes[:1]
 	}
 	for _, sc := range scopes {
-		for _, tier := range []string{"memory", "memory+badger"} {
+		for _, tier := range []string{"memory", "memory+badger", "memory+sqlite"} {
 			sys = append(sys, System{Name: "docket-" + sc.String() + "-" + tier, Kind: Docket, Scope: sc, Tier: tier})
 		}
 	}
@@ -138,8 +141,16 @@ func (s System) build(b testing.TB, capacity int) *instance {
 		return &instance{wrap: func(name string, fn StepFunc) StepFunc { return sturdycStep(c, name, fn) }, begin: beginPeer}
 	case Docket:
 		var store backends.Store = memory.New(capacity)
-		if s.Tier == "memory+badger" {
+		switch s.Tier {
+		case "memory+badger":
 			db, err := badger.Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = db.Close() })
+			store = backends.Tiered(memory.New(capacity), db)
+		case "memory+sqlite":
+			db, err := sqlite.Open(filepath.Join(b.TempDir(), "docket.db"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -26,8 +26,10 @@ var palette = map[string]color.RGBA{
 	"sturdyc":                       {0xc0, 0x50, 0x4d, 0xff},
 	"docket-workflow-memory":        {0x1f, 0x5f, 0xbf, 0xff},
 	"docket-workflow-memory+badger": {0x7f, 0xa8, 0xe8, 0xff},
+	"docket-workflow-memory+sqlite": {0x4a, 0x7f, 0xd0, 0xff},
 	"docket-global-memory":          {0x1a, 0x8a, 0x5a, 0xff},
 	"docket-global-memory+badger":   {0x86, 0xcf, 0xa8, 0xff},
+	"docket-global-memory+sqlite":   {0x4f, 0xb0, 0x80, 0xff},
 }
 
 // writeChart draws a grouped bar chart of calls/s, one group per scenario

@@ -254,7 +254,7 @@ func modules() string {
 	for _, d := range info.Deps {
 		switch d.Path {
 		case "github.com/maypok86/otter/v2", "github.com/viccon/sturdyc", "golang.org/x/sync",
-			"github.com/dgraph-io/badger/v4", "github.com/hashicorp/golang-lru/v2":
+			"github.com/dgraph-io/badger/v4", "github.com/hashicorp/golang-lru/v2", "modernc.org/sqlite":
 			list = append(list, d.Path+" "+d.Version)
 		}
 	}

@@ -313,7 +313,8 @@ which runs the zero-cost step 15 times where Docket runs it 5 times.
 	p(`
 Docket's Workflow-scoped rows run in one execution per benchmark (per op in the
 executions scenarios); its memory+badger rows put a Badger store, in a fresh
-temporary directory, behind the memory tier (backends.Tiered). Every store holds
+temporary directory, behind the memory tier (backends.Tiered), and its
+memory+sqlite rows a SQLite file (synchronous=NORMAL) likewise. Every store holds
 at most 10,000 entries (zipf: 20,000). The step sleeps for its cost, as a step
 waiting on a database does.
 
@@ -353,7 +354,7 @@ waiting on a database does.
 - **Keys**: Docket keys on its canonical encoding of the input struct (step name,
   version, scope and, for Workflow, the execution ID, hashed with SHA-256); the peers
   on the same input through JSON.
-- **Durable tier**: only Docket has one. Its memory+badger rows are compared with
+- **Durable tier**: only Docket has one. Its memory+badger and memory+sqlite rows are compared with
   peers that keep results in memory only; the ratio shows what durability costs.
 - **Executions**: only Docket knows them. In the executions scenarios the peers put
   the execution ID into their keys and, when an execution ends, delete the keys it
