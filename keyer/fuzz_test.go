@@ -1,7 +1,6 @@
 package keyer_test
 
 import (
-	"encoding/binary"
 	"math"
 	"reflect"
 	"testing"
@@ -34,13 +33,6 @@ func (g *gen) byte() byte {
 	c := g.b[0]
 	g.b = g.b[1:]
 	return c
-}
-
-func (g *gen) u64() uint64 {
-	var a [8]byte
-	n := copy(a[:], g.b)
-	g.b = g.b[n:]
-	return binary.LittleEndian.Uint64(a[:])
 }
 
 func (g *gen) value(depth int) any {
