@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -95,7 +96,13 @@ func (gobCodec) Marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Unmarshal checks the framing first: the decoder allocates each message's
+// declared length before reading it, so five bytes declaring 10 MiB would
+// make it allocate 10 MiB.
 func (gobCodec) Unmarshal(data []byte, v any) error {
+	if err := checkGob(data); err != nil {
+		return err
+	}
 	// A bytes.Reader is an io.ByteReader, so the Decoder reads exactly one
 	// value and what is left over can be seen.
 	r := bytes.NewReader(data)
@@ -181,6 +188,33 @@ func (protoCodec) Unmarshal(data []byte, v any) error {
 	return proto.Unmarshal(data, m)
 }
 
+// checkGob checks that data is a sequence of gob messages whose declared
+// lengths each fit in what is left, so that no message makes the decoder
+// allocate more than len(data).
+func checkGob(data []byte) error {
+	for len(data) > 0 {
+		n, w := uint64(data[0]), 1
+		if n >= 0x80 {
+			// A negated byte count, then that many big-endian bytes.
+			w = 1 + int(-int8(data[0]))
+			if w < 2 || w > 9 || w > len(data) {
+				return errGobFraming
+			}
+			n = 0
+			for _, b := range data[1:w] {
+				n = n<<8 | uint64(b)
+			}
+		}
+		if n == 0 || n > uint64(len(data)-w) {
+			return errGobFraming
+		}
+		data = data[w+int(n):]
+	}
+	return nil
+}
+
+var errGobFraming = errors.New("gob: a message declares more bytes than the data holds")
+
 func errTrailing(n int) error {
 	return fmt.Errorf("%d bytes after the value", n)
 }
@@ -197,10 +231,12 @@ func errTrailing(n int) error {
 // Otherwise Decode unmarshals into a new T with c's own rules: a nil pointer
 // or slice stays nil where c records nil (JSON and Msgpack do; Gob cannot
 // encode a nil pointer at all), and a pointer result gets a new pointee. An
-// interface T is encoded and decoded as itself: JSON and Msgpack give back
-// their generic forms (maps, slices, numbers), so only T = any is useful with
-// them; Gob gives back the concrete type, if it was registered with
-// gob.Register.
+// interface T whose concrete types are registered with [Register] is stored
+// as the concrete type's name and c's encoding of the value, and decoded
+// into that type. Any other interface T is encoded and decoded as itself:
+// JSON and Msgpack give back their generic forms (maps, slices, numbers);
+// Gob gives back the concrete type, if it was registered with gob.Register.
+// [CheckRoundTrip] refuses such a T.
 //
 // Every Decode error, and a panic in c.Unmarshal (for example in a
 // user-defined UnmarshalJSON), is returned as an error that wraps
@@ -226,8 +262,11 @@ func Bind[T any](c Codec) backends.Codec {
 	if err := checkID(c); err != nil {
 		panic(err)
 	}
+	if t.Kind() == reflect.Interface && registered(t) != nil {
+		return unionBinding[T]{c: c, typ: t}
+	}
 	if _, ok := c.(protoCodec); ok {
-		panic(fmt.Sprintf("docket: codec proto bound to %v, which is not a protobuf message", t))
+		panic(fmt.Sprintf("codec proto bound to %v, which is not a protobuf message", t))
 	}
 	return binding[T]{c: c, typ: t}
 }
@@ -241,9 +280,9 @@ func checkID(c Codec) error {
 	}
 	switch id := c.ID(); {
 	case id == 0:
-		return fmt.Errorf("docket: codec %q (%T) has ID 0, which is invalid; pick an ID from %d up", c.Name(), c, MinUserID)
+		return fmt.Errorf("codec %q (%T) has ID 0, which is invalid; pick an ID from %d up", c.Name(), c, MinUserID)
 	case id < MinUserID:
-		return fmt.Errorf("docket: codec %q (%T) has ID %d, which is reserved for Docket's codecs; pick an ID from %d up", c.Name(), c, id, MinUserID)
+		return fmt.Errorf("codec %q (%T) has ID %d, which is reserved for Docket's codecs; pick an ID from %d up", c.Name(), c, id, MinUserID)
 	}
 	return nil
 }
@@ -260,7 +299,7 @@ func (b binding[T]) Name() string { return b.c.Name() }
 func (b binding[T]) Encode(v any) (data []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			data, err = nil, fmt.Errorf("docket: codec %s: encode %T: panic: %v", b.c.Name(), v, r)
+			data, err = nil, fmt.Errorf("codec %s: encode %T: panic: %v", b.c.Name(), v, r)
 		}
 	}()
 	if b.typ.Kind() == reflect.Interface {
@@ -273,7 +312,7 @@ func (b binding[T]) Encode(v any) (data []byte, err error) {
 		data, err = b.c.Marshal(v)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("docket: codec %s: encode %T: %w", b.c.Name(), v, err)
+		return nil, fmt.Errorf("codec %s: encode %T: %w", b.c.Name(), v, err)
 	}
 	return data, nil
 }
@@ -312,11 +351,11 @@ func (b protoBinding[T]) Encode(v any) ([]byte, error) {
 		m, ok = p.Interface().(proto.Message)
 	}
 	if !ok {
-		return nil, fmt.Errorf("docket: codec proto: encode %T: not a %v", v, reflect.TypeFor[T]())
+		return nil, fmt.Errorf("codec proto: encode %T: not a %v", v, reflect.TypeFor[T]())
 	}
 	data, err := deterministic.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("docket: codec proto: encode %T: %w", v, err)
+		return nil, fmt.Errorf("codec proto: encode %T: %w", v, err)
 	}
 	return data, nil
 }
@@ -346,7 +385,7 @@ type decodeError struct {
 }
 
 func (e *decodeError) Error() string {
-	return "docket: codec " + e.codec + ": decode " + e.typ.String() + ": " + e.err.Error()
+	return "codec " + e.codec + ": decode " + e.typ.String() + ": " + e.err.Error()
 }
 
 func (e *decodeError) Unwrap() []error { return []error{backends.ErrCorrupt, e.err} }

@@ -189,7 +189,7 @@ func TestEncodeUnencodable(t *testing.T) {
 	for _, c := range byteCodecs {
 		t.Run(c.Name(), func(t *testing.T) {
 			_, err := Bind[withFunc](c).Encode(withFunc{F: func() {}, C: make(chan int)})
-			if err == nil || !strings.HasPrefix(err.Error(), "docket: codec "+c.Name()+": encode codec.withFunc: ") {
+			if err == nil || !strings.HasPrefix(err.Error(), "codec "+c.Name()+": encode codec.withFunc: ") {
 				t.Fatalf("got %v, want an encode error", err)
 			}
 			if errors.Is(err, backends.ErrCorrupt) {
@@ -329,7 +329,7 @@ func TestDecodeCorrupt(t *testing.T) {
 				if !errors.Is(err, backends.ErrCorrupt) {
 					t.Fatalf("Decode(%q) = %v, %v; want ErrCorrupt", data, v, err)
 				}
-				if !strings.HasPrefix(err.Error(), "docket: codec "+c.Name()+": decode codec.smallResult: ") {
+				if !strings.HasPrefix(err.Error(), "codec "+c.Name()+": decode codec.smallResult: ") {
 					t.Errorf("message %q", err)
 				}
 			})

@@ -83,68 +83,41 @@
 //
 // With Proto, a nil message reads back as an empty one.
 //
+// # Checking a result type
+//
+// [CheckRoundTrip] tells, from the type alone, whether every value of a
+// result type comes back from a codec exactly: it names the type and field
+// path of an unexported field, a skipped field (`json:"-"`), an interface, a
+// func or a chan, and trusts types that encode themselves. The middleware
+// calls it when a step whose store has a byte tier is wrapped, and panics
+// with its error, so a result that would come back zeroed after a restart
+// is found before the first call. An interface result type round-trips once
+// its concrete types are registered with [Register]: Bind then stores the
+// concrete type's name with each value, and a typed nil stays typed.
+//
 // # Bad bytes
 //
 // Decode on bytes the codec did not write for the bound type returns an error
 // that wraps backends.ErrCorrupt, and never panics: a panic in the decoder
 // (a user's UnmarshalJSON, say) is recovered into that error. Allocation is
-// bounded by the input: MessagePack declares container lengths up front, and
-// the msgpack decoder trusts them (five bytes declaring 2³² elements, decoded
-// into an any, made it allocate 64 GiB, a fatal error no recover catches),
-// so Msgpack checks the framing of the whole value before decoding it, which
-// costs about 6.5% of a decode. encoding/json, encoding/gob and protobuf bound
-// their own allocations. The entry's CRC-32C catches damaged bytes before the codec
+// bounded by a multiple of the input: MessagePack declares container lengths
+// up front, and the msgpack decoder trusts them (five bytes declaring 2³²
+// elements, decoded into an any, made it allocate 64 GiB, a fatal error no
+// recover catches), so Msgpack checks the framing of the whole value before
+// decoding it. encoding/gob allocates each message's declared length before
+// reading it, so Gob checks first that every declared length fits in the
+// data. encoding/json and protobuf bound their own allocations. The entry's CRC-32C catches damaged bytes before the codec
 // sees them; these checks are for what it cannot catch, such as an entry
 // written by another version of the program. FuzzDecode runs the Default
 // codec over arbitrary bytes.
 //
 // # Choosing the default
 //
-// BenchmarkRoundTrip encodes and decodes through Bind, as the middleware
-// does, (a) a small struct {ID, Name string; Age int; Tags []string; Created
-// time.Time} and (b) a struct of about 10 KiB (JSON-encoded): 44 nested line
-// items, each with strings, numbers, a []string, a *float64 and a time, a
-// map of 20 strings and a 1 KiB []byte. BenchmarkEncode and BenchmarkDecode
-// split the two halves: encoding is the codec's share of a miss, decoding its
-// share of a back-tier hit. Medians of 6 runs on a shared 2-core AMD EPYC
-// (Go 1.26, linux/amd64), with other benchmarks running beside them (hence
-// the ± of 7 to 41% on sec/op; the ratios below are within this one run):
-//
-//	go test -run '^$' -bench . -benchmem -count 6 ./codec/ > /tmp/codec.txt
-//	benchstat /tmp/codec.txt
-//
-//	                 round trip   encode    decode    B/op     allocs  bytes
-//	small  json        5.55µs     1.16µs    4.10µs      864      18     128
-//	       gob        41.3µs      5.74µs   28.2µs     9.97Ki    212     183
-//	       msgpack     3.16µs     0.86µs    1.57µs      672      13      82
-//	large  json       284µs      76.6µs   217µs      40.5Ki    462   9.76Ki
-//	       gob        157µs      61.8µs    94.4µs    68.5Ki    798   6.69Ki
-//	       msgpack    101µs      48.5µs    88.1µs    36.7Ki    393   7.54Ki
-//
-// (B/op and allocs are per round trip. The framing check, included above,
-// takes 0.10µs of the small decode and 5.6µs of the large one.)
-//
-// Msgpack is the default. On the small result, the common case for a step,
-// it is 1.8 times as fast as JSON and 13 times as fast as Gob per round trip,
-// with the smallest encoding (64% of JSON's) and the fewest allocations. On
-// the large one it is 2.8 times as fast as JSON and 1.6 times as fast as Gob
-// (about the same to decode), with the least memory allocated; only Gob's
-// encoding is smaller (89% of Msgpack's).
-//
-// Gob is a poor fit for entries read one at a time: each must carry the
-// description of its types (a fresh Encoder per value), which is most of its
-// small encoding and makes its small decode 18 times as slow as Msgpack's.
-// It also loses the most (empty slices, pointers to zero values, embedded
-// unexported structs), stores fields tagged `json:"-"`, and cannot encode a
-// nil pointer.
-//
-// JSON is slower than Msgpack on every measure, and its encoding is 30 to 56%
-// larger. Its decoding of numbers in interfaces as float64 is a correctness
-// trap for results of type any (an int64 ID above 2⁵³ comes back rounded),
-// and it cannot encode NaN or infinities. It is the choice when stored values
-// must be readable by other tools.
-//
-// Msgpack's costs: times come back in time.Local, numbers in interfaces come
-// back in a width that depends on their value, and it adds a dependency
-// (github.com/vmihailenco/msgpack/v5 and its tagparser, both pure Go).
+// Msgpack is the default: on a typical small result it is faster than JSON
+// and Gob both ways, with the smallest encoding and the fewest allocations,
+// and it keeps NaN and infinities. Gob is a poor fit for entries read one at
+// a time (each carries the description of its types) and loses the most;
+// JSON is the choice when stored values must be readable by other tools.
+// The measurements behind this are in the package's README.md, regenerated
+// with BenchmarkRoundTrip.
 package codec

@@ -88,5 +88,5 @@ func ExampleNewFor() {
 	fmt.Println(k)
 	// Output:
 	// true
-	// workflow/exec_12345/fetch_user/54d57c9810c9fae86c32015595c41fd1e0fc38155d48062df68813c8ea7ed078
+	// workflow/exec_12345/fetch_user/f848d56d9e2a352ad42bbbdf255856b60f448b6aefc39278aabcf64dfc3dff43
 }

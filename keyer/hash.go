@@ -10,7 +10,7 @@ import (
 
 // keyFormat versions the key derivation; changing the encoding changes it,
 // so old stored entries are never misread as new ones.
-const keyFormat = "docket.key.v1"
+const keyFormat = "docket.key.v2"
 
 // stackBuf is the size of the encoding buffer kept on the stack; with the
 // 32-byte prefix, inputs of up to 23 encoded bytes hash in one SHA-256 block.
@@ -89,10 +89,12 @@ func (f *For[T]) Sum(in *T) (Sum, error) {
 	buf := append(arr[:0], f.pre[:]...)
 	var err error
 	if f.ti.pure {
-		buf, err = encodePure(buf, reflect.ValueOf(in).Elem(), f.ti, 0)
+		var work int
+		buf, err = encodePure(buf, reflect.ValueOf(in).Elem(), f.ti, 0, &work)
 	}
 	if !f.ti.pure || err != nil {
-		// Not pure, or nested too deep for encodePure (maybe cyclic).
+		// Not pure, or too deep or large for encodePure (maybe cyclic
+		// or shared).
 		if buf, err = f.full(buf[:len(f.pre)], *in); err != nil {
 			return Sum{}, err
 		}

@@ -121,6 +121,12 @@ type StepInfo struct {
 // A Keyer must be deterministic: the key fully describes the result, so it
 // must not depend on the current time or on anything but ctx and in. Use
 // [Make] to turn a digest into a Key that honours the scope.
+//
+// The digest (Key.Sum) must cover the step: its name, version and scope.
+// Stores find an entry by its scope, execution ID and Sum alone and ignore
+// Key.Step, so a Keyer whose digest leaves the step out makes two steps with
+// equal inputs share one entry, and one gets the other's result. [Hash]
+// covers it: build the digest with Hash(step, ...), as [Default] does.
 type Keyer interface {
 	Key(ctx context.Context, step StepInfo, in any) (Key, error)
 }

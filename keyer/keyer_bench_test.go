@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/docket-go/docket/keyer"
@@ -107,6 +108,19 @@ func BenchmarkSum(b *testing.B) {
 	})
 	b.Run("Interface", func(b *testing.B) { benchSum(b, Holder{V: benchIn}) })
 	b.Run("Time", func(b *testing.B) { benchSum(b, inst) })
+	// Inputs whose cost used to grow faster than their size: JSON nested
+	// 1,000 deep (each map level copied its subtree's encoding again) and a
+	// DAG of 24 nodes that reach each other twice (each node more doubled
+	// the work).
+	b.Run("DeepJSON1000", func(b *testing.B) {
+		body := strings.Repeat(`{"a":`, 1000) + "1" + strings.Repeat("}", 1000)
+		var v map[string]any
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			b.Fatal(err)
+		}
+		benchSum(b, v)
+	})
+	b.Run("DAG24", func(b *testing.B) { benchSum(b, *dag(24, 1)) })
 }
 
 func benchSum[T any](b *testing.B, in T) {

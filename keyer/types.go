@@ -76,6 +76,7 @@ var (
 	binMarshType  = reflect.TypeFor[encoding.BinaryMarshaler]()
 	protoMsgType  = reflect.TypeFor[proto.Message]()
 	timeType      = reflect.TypeFor[time.Time]()
+	locationType  = reflect.TypeFor[time.Location]()
 	canonicalNaN  = uint64(0x7ff8000000000000)
 	canonicalNaN2 = uint32(0x7fc00000)
 )
@@ -88,6 +89,7 @@ const (
 	specialProto
 	specialTime
 	specialBinary
+	specialLocation
 )
 
 // specialOf says whether values of t are keyed by their own identity rather
@@ -110,6 +112,8 @@ func specialDirect(t reflect.Type) special {
 		return specialNone
 	case t == timeType:
 		return specialTime
+	case t == locationType:
+		return specialLocation
 	case t.Implements(keyableType) && !promoted(t, "AppendKey"):
 		return specialKeyable
 	case t.Implements(protoMsgType) && !promoted(t, "ProtoReflect"):
@@ -339,11 +343,13 @@ func (ti *typeInfo) children() []*typeInfo {
 }
 
 // fingerprint hashes the type's full name and shape: kind names, package
-// paths, type names, array lengths, field and interface method names and
-// element types, with back references for recursive types. It uses names,
-// never reflect.Kind numbers, so it is the same in every Go version. Two
-// types with one name in one package path (types local to two functions)
-// share a fingerprint.
+// paths, type names, array lengths; field names, their package paths
+// (unexported names of two packages differ), tags and whether they are
+// embedded; interface method names, package paths and signatures; element
+// types, with back references for recursive types. It uses names, never
+// reflect.Kind numbers, so it is the same in every Go version. Two types
+// with one name in one package path (types local to two functions) share a
+// fingerprint.
 func fingerprint(t reflect.Type) [16]byte {
 	var d []byte
 	ids := map[reflect.Type]int{}
@@ -351,6 +357,7 @@ func fingerprint(t reflect.Type) [16]byte {
 		d = binary.AppendUvarint(d, uint64(len(s)))
 		d = append(d, s...)
 	}
+	num := func(n int) { d = binary.AppendUvarint(d, uint64(n)) }
 	header := func(t reflect.Type) {
 		str(t.Kind().String())
 		str(t.PkgPath())
@@ -360,7 +367,7 @@ func fingerprint(t reflect.Type) [16]byte {
 	walk = func(t reflect.Type) {
 		if id, ok := ids[t]; ok {
 			str("ref")
-			d = binary.AppendUvarint(d, uint64(id))
+			num(id)
 			return
 		}
 		ids[t] = len(ids)
@@ -377,24 +384,51 @@ func fingerprint(t reflect.Type) [16]byte {
 		}
 		switch t.Kind() {
 		case reflect.Array:
-			d = binary.AppendUvarint(d, uint64(t.Len()))
+			num(t.Len())
 			walk(t.Elem())
 		case reflect.Pointer, reflect.Slice:
+			walk(t.Elem())
+		case reflect.Chan:
+			str(t.ChanDir().String())
 			walk(t.Elem())
 		case reflect.Map:
 			walk(t.Key())
 			walk(t.Elem())
 		case reflect.Struct:
-			d = binary.AppendUvarint(d, uint64(t.NumField()))
+			num(t.NumField())
 			for i := 0; i < t.NumField(); i++ {
 				f := t.Field(i)
 				str(f.Name)
+				str(f.PkgPath)
+				str(string(f.Tag))
+				if f.Anonymous {
+					d = append(d, 1)
+				} else {
+					d = append(d, 0)
+				}
 				walk(f.Type)
 			}
 		case reflect.Interface:
-			d = binary.AppendUvarint(d, uint64(t.NumMethod()))
+			num(t.NumMethod())
 			for i := 0; i < t.NumMethod(); i++ {
-				str(t.Method(i).Name)
+				m := t.Method(i)
+				str(m.Name)
+				str(m.PkgPath)
+				walk(m.Type)
+			}
+		case reflect.Func:
+			num(t.NumIn())
+			for i := 0; i < t.NumIn(); i++ {
+				walk(t.In(i))
+			}
+			num(t.NumOut())
+			for i := 0; i < t.NumOut(); i++ {
+				walk(t.Out(i))
+			}
+			if t.IsVariadic() {
+				d = append(d, 1)
+			} else {
+				d = append(d, 0)
 			}
 		}
 	}

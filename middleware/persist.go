@@ -65,6 +65,7 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 	if !cfg.scope.Valid() {
 		panic(fmt.Sprintf("docket: step %q: invalid scope %d (use scope.Workflow or scope.Global)", name, cfg.scope))
 	}
+	mustRoundTrip[Out](name, cfg.store, cfg.codec)
 	p := &persisted[In, Out]{
 		cfg:   cfg,
 		info:  keyer.StepInfo{Name: name, Version: cfg.version, Scope: cfg.scope},

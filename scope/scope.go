@@ -41,11 +41,11 @@ func (s Scope) Valid() bool { return s == Workflow || s == Global }
 
 // ErrNoExecution is returned (wrapped) by a Workflow-scoped call whose context
 // carries no execution; the step does not run.
-var ErrNoExecution = errors.New("docket: workflow-scoped call without an execution (use scope.Begin)")
+var ErrNoExecution = errors.New("scope: workflow-scoped call without an execution (use scope.Begin)")
 
 // ErrEnded is returned (wrapped) by a Workflow-scoped call on an execution that
 // has already ended; the step does not run.
-var ErrEnded = errors.New("docket: execution has ended")
+var ErrEnded = errors.New("scope: execution has ended")
 
 // Purger removes all Workflow-scoped entries of one execution. Every store
 // implements it; an execution calls it on each store its steps used when it

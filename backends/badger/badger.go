@@ -58,7 +58,14 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	bdb, err := badgerdb.Open(cfg.options(dir))
+	bo := cfg.options(dir)
+	if err := verifyDir(dir, bo); err != nil {
+		return nil, err
+	}
+	if err := checkSpace(dir, bo); err != nil {
+		return nil, fmt.Errorf("badger: open %q: %w", dir, err)
+	}
+	bdb, err := badgerdb.Open(bo)
 	if err != nil {
 		// Badger formats its lock error without %w, so only its text tells
 		// it apart.
@@ -67,7 +74,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		}
 		return nil, fmt.Errorf("badger: open %q: %w", dir, err)
 	}
-	d := &db{db: bdb, dir: dir, logger: cfg.logger, stopGC: make(chan struct{})}
+	d := &db{db: bdb, dir: dir, logger: cfg.logger, stopGC: make(chan struct{}), space: &spaceGuard{dir: dir, need: reserve(bo)}}
 	if cfg.gcInterval > 0 {
 		d.gcDone.Add(1)
 		go d.runGC(cfg.gcInterval)
@@ -156,8 +163,29 @@ type db struct {
 	dir    string
 	logger *slog.Logger
 
+	space *spaceGuard
+
 	stopGC chan struct{}
 	gcDone sync.WaitGroup
+}
+
+// damagedRead marks a failed checksum as backends.ErrCorrupt: Badger has no
+// sentinel for it, only its text.
+func damagedRead(err error) error {
+	if err != nil && strings.Contains(strings.ToLower(err.Error()), "checksum") {
+		return fmt.Errorf("%w: %w", backends.ErrCorrupt, err)
+	}
+	return err
+}
+
+// recovered turns a panic in Badger into an error: a damaged table makes
+// Badger panic on read, and a store's panic must never reach a caller. A
+// read that panics is backends.ErrCorrupt, a miss the next write replaces:
+// the new version lands in a memtable, which reads consult first.
+func recovered(err *error, op string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: badger %s panicked (damaged file?): %v", backends.ErrCorrupt, op, r)
+	}
 }
 
 // dbKey is the Badger key of an entry key.
@@ -165,7 +193,8 @@ func dbKey(key []byte) []byte {
 	return append(append(make([]byte, 0, 1+len(key)), nsEntry), key...)
 }
 
-func (d *db) Get(_ context.Context, key []byte) ([]byte, error) {
+func (d *db) Get(_ context.Context, key []byte) (val []byte, err error) {
+	defer recovered(&err, "read")
 	txn := d.db.NewTransaction(false)
 	defer txn.Discard()
 	item, err := txn.Get(dbKey(key))
@@ -173,14 +202,23 @@ func (d *db) Get(_ context.Context, key []byte) ([]byte, error) {
 		if errors.Is(err, badgerdb.ErrKeyNotFound) {
 			return nil, backends.ErrNotFound
 		}
-		return nil, err
+		return nil, damagedRead(err)
 	}
-	return item.ValueCopy(nil)
+	val, err = item.ValueCopy(nil)
+	return val, damagedRead(err)
 }
 
 // Put commits batch in as few transactions as Badger's size limit allows;
 // with SyncWrites, each is one fsync.
-func (d *db) Put(_ context.Context, batch []backends.Record) error {
+func (d *db) Put(_ context.Context, batch []backends.Record) (err error) {
+	defer recovered(&err, "write")
+	n := 0
+	for _, r := range batch {
+		n += len(r.Key) + len(r.Value)
+	}
+	if err := d.space.check(n); err != nil {
+		return err
+	}
 	txn := d.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	for _, r := range batch {
@@ -217,14 +255,22 @@ func expiresAt(t time.Time) uint64 {
 	return uint64(sec)
 }
 
-func (d *db) Delete(_ context.Context, key []byte) error {
+func (d *db) Delete(_ context.Context, key []byte) (err error) {
+	defer recovered(&err, "delete")
+	if err := d.space.check(len(key)); err != nil {
+		return err
+	}
 	k := dbKey(key)
 	return d.db.Update(func(txn *badgerdb.Txn) error { return txn.Delete(k) })
 }
 
 // DeleteExecution walks the execution's key prefix, reading keys only, and
 // deletes in a write batch, so writers go on meanwhile.
-func (d *db) DeleteExecution(ctx context.Context, _ string, prefix []byte) (int, error) {
+func (d *db) DeleteExecution(ctx context.Context, _ string, prefix []byte) (n int, err error) {
+	defer recovered(&err, "purge")
+	if err := d.space.check(len(prefix)); err != nil {
+		return 0, err
+	}
 	wb := d.db.NewWriteBatch()
 	n, stopped, err := d.deletePrefix(ctx, wb, dbKey(prefix))
 	if err != nil {

@@ -50,15 +50,11 @@
 //     the store reopens consistent; without sync it may reopen without its
 //     most recent entries, which the middleware treats as misses.
 //
-// Sync costs a disk flush per write, about 0.4 ms here. Concurrent Sets
-// share flushes (group commit, done by backends.ByteTier): a Set that
-// arrives while another's commit is in flight waits and is committed with
-// the others that arrived, in one Badger transaction and one flush. Badger alone does not do this: it
-// batches concurrent transactions into one write but flushes its log once
-// per transaction. Measured with BenchmarkSetSync, 32 concurrent writers
-// reach 9 to 11 times the throughput of one (20k to 28k against 2.2k to
-// 2.6k Sets/s); with one Badger transaction per write
-// (BenchmarkBadgerTxnSync), 32 writers reach about 2 times.
+// Sync costs a disk flush per write. Concurrent Sets share flushes (group
+// commit, done by backends.ByteTier): a Set that arrives while another's commit is in flight waits and
+// is committed with the others that arrived, in one Badger transaction and
+// one flush. Badger alone flushes its log once per transaction. README.md
+// has the measurements.
 //
 // # Memory
 //
@@ -76,37 +72,43 @@
 //	metrics, conflict detection  off                                   (Badger: on)
 //	logging                      none (WithLogger)                     (Badger: stderr)
 //
-// Measured on linux/amd64, Go 1.26, Badger v4.9.6:
+// What these cost (heap allocated by Open, peak RSS) is measured by
+// TestOpenAllocation and TestPeakRSS and reported in README.md.
 //
-//   - Open allocates 11 MiB on the Go heap (BenchmarkOpen; Badger's
-//     defaults: 86 MiB, most of it a 64 MiB memtable arena). Allocation
-//     counts even where resident memory does not show it: the garbage
-//     collector sets the process's heap target from the live heap, so an
-//     idle 64 MiB arena lets the whole process grow by as much before a GC.
-//   - Peak RSS of a process with an empty Store: 14.5 MiB, of which 2.5 MiB
-//     are the Store's (the process before Open: 12 MiB). With Badger's
-//     defaults: 15 MiB (their arena is allocated but not yet touched).
-//   - Peak RSS of a process that writes 100,000 small entries (about 250
-//     bytes each, 8 concurrent writers, full speed) and reads them back:
-//     105 to 130 MiB, varying with when compactions run. Most of it is
-//     Badger's: memtables being flushed, table builders of compactions
-//     (buffers Badger pools and frees after about 2 s idle), the block and
-//     index caches, and the garbage of that write rate under the default
-//     GOGC. Badger's defaults: 139 MiB.
+// For a larger store, or a service that can spare the memory, raise
+// [WithMemTableSize] and [WithBlockCacheSize], or change anything with
+// [WithBadgerOptions].
 //
-// (TestOpenAllocation and TestPeakRSS measure these; run
-// go test -run 'TestOpenAllocation|TestPeakRSS' -v.) For a larger store, or
-// a service that can spare the memory, raise [WithMemTableSize] and
-// [WithBlockCacheSize], or change anything with [WithBadgerOptions].
+// # Full disk
 //
-// # Speed
+// Badger writes its log and memtables through memory maps of sparse files,
+// and on a full disk such a write is a SIGBUS that kills the process, not
+// an error. So a Store keeps a reserve: the space of a value-log file and of
+// every memtable Badger may map, plus room for a flush. A write (Set, Delete,
+// PurgeExecution) when less is free fails with an error wrapping
+// [ErrNoSpace]: the middleware reports it and returns the result (with
+// WithStrict, the call fails). Reads never check. Writes work again once
+// space is freed. Open on a disk below the reserve fails with ErrNoSpace.
+// The free space is read at most every 100 ms and every 1 MiB written, so
+// what remains is another process filling the disk faster than that, or
+// past the reserve between two readings: where that matters, put the store
+// on its own file system or quota, or choose the SQLite tier, whose writes
+// fail with an error on a full disk.
 //
-// Medians of go test -bench . -count 6, two runs on a shared 2-core VM: a
-// back-tier hit (Badger read plus decoding a small struct with
-// encoding/json) takes 7.5 to 8.6 µs from the memtable and 9.5 to 10.5 µs
-// from on-disk tables; through Tiered, including promotion to the memory
-// tier, 8.7 µs. A Set without sync takes 18 to 21 µs. Decoding JSON is
-// about a third of a hit; Badger's read transaction most of the rest.
+// # Damaged files
+//
+// Open verifies before Badger sees the directory: every table is opened and
+// its checksums are checked (so Open takes time in proportion to the data),
+// and a MANIFEST that is missing, unreadable, or cut mid-entry beside
+// tables it does not list is refused, as Badger would delete those tables.
+// Open then fails with an error wrapping [ErrDamaged] and
+// backends.ErrCorrupt that names the file, and changes nothing on disk.
+// While open, every block read is checked: a damaged block reads as a
+// missing or corrupt entry, which the middleware overwrites, and a panic in
+// Badger during a call is returned as backends.ErrCorrupt, never raised in
+// the caller. A table damaged while open can still crash the process in a
+// compaction, which runs in Badger's goroutines; the next Open then refuses
+// the table by name.
 //
 // # Background work and Close
 //

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // Library-sized defaults: a Store lives inside someone else's service, so it
@@ -144,6 +145,12 @@ func (c *config) options(dir string) badgerdb.Options {
 	o.Dir, o.ValueDir = dir, dir
 	o.InMemory, o.ReadOnly = false, false
 	o.DetectConflicts = false
+	// Open verifies every table itself (verifyDir); a block read checks its
+	// block, so damage that happens while the Store is open is an error
+	// (ErrCorrupt), not a wrong value or a miss. Values in the value log are
+	// checked too.
+	o.ChecksumVerificationMode = options.OnBlockRead
+	o.VerifyValueChecksum = true
 	o.SyncWrites = c.syncWrites
 	return o
 }

@@ -61,7 +61,10 @@ const table = `┌────────────────────�
 ├─────────────────────┼──────────────────┼──────────────────┤
 │ Within execution    │ ✓ Deduplicated   │ ✓ Deduplicated   │
 │ Across executions   │ ✗ Re-executes    │ ✓ Cached         │
-│ Cache key includes  │ execution_id     │ step_name only   │
+│ Cache key includes  │ execution_id,    │ step_name,       │
+│                     │ step_name,       │ version and      │
+│                     │ version and      │ input hash       │
+│                     │ input hash       │                  │
 │ Use case            │ Temp results     │ Reusable results │
 └─────────────────────┴──────────────────┴──────────────────┘
 `

@@ -59,6 +59,40 @@ func readGolden(t *testing.T) (expected [][]string, table []string) {
 	return expected, table
 }
 
+// deviations are the lines of the specification's comparison table that the
+// program prints differently, each with the lines it prints instead. The
+// specification's "step_name only" for Global contradicts its own "Key
+// Differences" section (and Docket's keys): both scopes key on the step
+// name, its version and the input's hash, and Workflow on the execution ID
+// as well.
+var deviations = map[string][]string{
+	"│ Cache key includes  │ execution_id     │ step_name only   │": {
+		"│ Cache key includes  │ execution_id,    │ step_name,       │",
+		"│                     │ step_name,       │ version and      │",
+		"│                     │ version and      │ input hash       │",
+		"│                     │ input hash       │                  │",
+	},
+}
+
+// applyDeviations returns the table with each deviating line replaced; it
+// fails if a deviation no longer matches a line of the specification.
+func applyDeviations(table []string) []string {
+	var out []string
+	used := 0
+	for _, line := range table {
+		if repl, ok := deviations[line]; ok {
+			out = append(out, repl...)
+			used++
+			continue
+		}
+		out = append(out, line)
+	}
+	if used != len(deviations) {
+		panic("a deviation matches no line of the specification's table")
+	}
+	return out
+}
+
 // TestOutputMatchesSpec checks that every line of both expected blocks
 // appears in the program's output, in order (headers may come between),
 // and that the output ends with the comparison table.
@@ -84,6 +118,7 @@ func TestOutputMatchesSpec(t *testing.T) {
 		}
 	}
 
+	table = applyDeviations(table)
 	if len(out) < len(table) {
 		t.Fatalf("output has %d lines, fewer than the table's %d", len(out), len(table))
 	}
