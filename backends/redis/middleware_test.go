@@ -2,9 +2,12 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,5 +166,232 @@ func TestMiddlewareHelper(t *testing.T) {
 				t.Fatalf("End(nil): %v", err)
 			}
 		}
+	}
+}
+
+// faultLog records the store faults a persisted step reports, through its
+// observer (WithObserver) and its logger (WithLogger), and the outcome of
+// each call.
+type faultLog struct {
+	mu       sync.Mutex
+	faults   []string // op: err
+	errs     []error
+	logged   []string // op of each warning
+	outcomes []middleware.Outcome
+}
+
+func (l *faultLog) Start(ctx context.Context, _ middleware.CallInfo) (context.Context, middleware.CallSpan) {
+	return ctx, faultSpan{l}
+}
+
+func (l *faultLog) Origin(context.Context) []byte { return nil }
+
+func (l *faultLog) Fault(_ context.Context, _ middleware.CallInfo, store, op string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.faults = append(l.faults, store+" "+op)
+	l.errs = append(l.errs, err)
+}
+
+func (l *faultLog) Purged(context.Context, string, string, int, error) {}
+
+type faultSpan struct{ l *faultLog }
+
+func (s faultSpan) End(o middleware.Outcome) {
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	s.l.outcomes = append(s.l.outcomes, o)
+}
+
+// faultHandler is a slog.Handler that records the op of each warning.
+type faultHandler struct{ l *faultLog }
+
+func (h faultHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h faultHandler) Handle(_ context.Context, r slog.Record) error {
+	op := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "op" {
+			op = a.Value.String()
+		}
+		return true
+	})
+	h.l.mu.Lock()
+	defer h.l.mu.Unlock()
+	h.l.logged = append(h.l.logged, op)
+	return nil
+}
+
+func (h faultHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h faultHandler) WithGroup(string) slog.Handler      { return h }
+
+// take returns the faults (observed and logged) and outcomes recorded
+// since the last take.
+func (l *faultLog) take() (faults []string, errs []error, logged []string, outcomes []middleware.Outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	faults, errs, logged, outcomes = l.faults, l.errs, l.logged, l.outcomes
+	l.faults, l.errs, l.logged, l.outcomes = nil, nil, nil, nil
+	return
+}
+
+// TestMiddlewareRedisRestart: Redis goes away in the middle of a run of
+// calls to a step persisted in memory in front of Redis, and comes back
+// empty. While it is away, results in the front are still served; a new
+// input runs the step and returns its result, with the fault observed and
+// logged (the default: fail open), or fails with ErrStore without running
+// the step (WithStrict). Once Redis is back, the next new input takes a
+// lease and commits to Redis as usual: another process finds its result
+// there.
+func TestMiddlewareRedisRestart(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		name := "FailOpen"
+		if strict {
+			name = "Strict"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			// With go-redis's defaults each command to a Redis that is down
+			// takes about 2 s to fail (4 tries of 5 dials 100 ms apart);
+			// one retry of one dial keeps this test fast. The pool is larger
+			// than the dial failures the test causes: go-redis stops dialling
+			// for a second once they reach the pool size, which would delay
+			// the recovery checked here by that much.
+			client := func() *goredis.Client {
+				return srv.Client(t, func(o *goredis.Options) {
+					o.MaxRetries, o.DialerRetries, o.PoolSize = 1, 1, 100
+				})
+			}
+			const prefix = "restart:"
+			var (
+				runs   atomic.Int64
+				tokens sync.Map // value: the fencing token its run saw
+			)
+			log := &faultLog{}
+			step := func(ctx context.Context, in int) (string, error) {
+				tok, fenced := middleware.FenceFrom(ctx)
+				v := fmt.Sprintf("input%d-run%d-fenced%v", in, runs.Add(1), fenced)
+				tokens.Store(v, tok)
+				return v, nil
+			}
+			token := func(v string) uint64 {
+				tok, _ := tokens.Load(v)
+				return tok.(uint64)
+			}
+			opts := []middleware.Option{
+				middleware.WithPersistence(backends.Tiered(memory.New(100), redis.New(client(), redis.WithPrefix(prefix))), scope.Global, time.Hour),
+				middleware.WithObserver(log),
+				middleware.WithLogger(slog.New(faultHandler{log})),
+			}
+			if strict {
+				opts = append(opts, middleware.WithStrict())
+			}
+			compute := middleware.Wrap("compute", step, opts...)
+			call := func(in int) (string, error) {
+				t.Helper()
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				return compute(cctx, in)
+			}
+			// expect checks the faults and the outcome of the call just made.
+			expect := func(what string, faults []string, res middleware.Result, ran bool) {
+				t.Helper()
+				got, errs, logged, outcomes := log.take()
+				if fmt.Sprint(got) != fmt.Sprint(faults) {
+					t.Errorf("%s: observed faults %q, want %q", what, got, faults)
+				}
+				for i, err := range errs {
+					if err == nil {
+						t.Errorf("%s: fault %q with a nil error", what, got[i])
+					}
+					if strict && !errors.Is(err, middleware.ErrStore) {
+						t.Errorf("%s: strict fault %q: %v, want ErrStore", what, got[i], err)
+					}
+				}
+				ops := make([]string, len(faults))
+				for i, f := range faults {
+					ops[i] = strings.Fields(f)[1]
+				}
+				if fmt.Sprint(logged) != fmt.Sprint(ops) {
+					t.Errorf("%s: logged faults %q, want %q", what, logged, ops)
+				}
+				if len(outcomes) != 1 || outcomes[0].Result != res || outcomes[0].Ran != ran {
+					t.Errorf("%s: outcomes %+v, want one %v with Ran %v", what, outcomes, res, ran)
+				}
+			}
+			mustCall := func(what string, in int, want string) string {
+				t.Helper()
+				v, err := call(in)
+				if err != nil {
+					t.Fatalf("%s: compute(%d): %v", what, in, err)
+				}
+				if want != "" && v != want {
+					t.Fatalf("%s: compute(%d) = %q, want %q", what, in, v, want)
+				}
+				return v
+			}
+
+			// Redis up: a lease, a commit.
+			v1 := mustCall("before", 1, "input1-run1-fencedtrue")
+			expect("before", nil, middleware.ResultMiss, true)
+
+			if err := srv.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			mustCall("down, stored input", 1, v1)
+			expect("down, stored input", nil, middleware.ResultHit, false)
+			v2, err := call(2)
+			if strict {
+				if !errors.Is(err, middleware.ErrStore) || v2 != "" {
+					t.Fatalf("down, new input, strict: %q, %v; want ErrStore", v2, err)
+				}
+				expect("down, new input", []string{"memory+redis acquire"}, middleware.ResultError, false)
+				if n := runs.Load(); n != 1 {
+					t.Fatalf("strict: the step ran %d times, want once: not while Redis was down", n)
+				}
+			} else {
+				if err != nil || v2 != "input2-run2-fencedfalse" {
+					t.Fatalf("down, new input: %q, %v; want the step's result, run without a lease", v2, err)
+				}
+				expect("down, new input", []string{"memory+redis acquire", "memory+redis write"}, middleware.ResultMiss, true)
+				// The front tier kept it.
+				mustCall("down, input run while down", 2, v2)
+				expect("down, input run while down", nil, middleware.ResultHit, false)
+			}
+
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Redis is back, empty: the next new input takes a lease and
+			// commits. Its token is still greater than those issued before
+			// the restart.
+			in, want := 3, "input3-run3-fencedtrue"
+			if strict {
+				in, want = 2, "input2-run2-fencedtrue"
+			}
+			v := mustCall("back", in, want)
+			expect("back", nil, middleware.ResultMiss, true)
+			if token(v) <= token(v1) {
+				t.Errorf("token after the restart %d, want greater than %d before it", token(v), token(v1))
+			}
+			mustCall("back, stored input", 1, v1)
+			expect("back, stored input", nil, middleware.ResultHit, false)
+
+			// Another process, with a front of its own, finds the result in
+			// Redis and does not run the step.
+			other := middleware.Wrap("compute", func(context.Context, int) (string, error) {
+				t.Error("the step ran in another process: the result did not reach Redis")
+				return "", nil
+			}, middleware.WithPersistence(backends.Tiered(memory.New(100), redis.New(client(), redis.WithPrefix(prefix))), scope.Global, time.Hour),
+				middleware.WithObserver(log))
+			octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if got, err := other(octx, in); err != nil || got != v {
+				t.Fatalf("another process: compute(%d) = %q, %v; want %q", in, got, err, v)
+			}
+			if _, _, _, outcomes := log.take(); len(outcomes) != 1 || outcomes[0].Tier != "redis" {
+				t.Fatalf("another process: outcomes %+v, want one answered by redis", outcomes)
+			}
+		})
 	}
 }

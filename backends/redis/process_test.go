@@ -34,13 +34,14 @@ const (
 // helperProc is a re-executed test binary running one helper test.
 type helperProc struct {
 	cmd   *exec.Cmd
-	lines chan []string // output lines after outputStart, split in fields
+	in    io.WriteCloser // the helper's standard input
+	lines chan []string  // output lines after outputStart, split in fields
 	done  chan struct{}
 }
 
 // startHelper re-executes the test binary to run the test named name as a
 // helper, with env added to its environment.
-func startHelper(t *testing.T, name string, env ...string) *helperProc {
+func startHelper(t testing.TB, name string, env ...string) *helperProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), append([]string{helperEnv + "=" + name}, env...)...)
@@ -49,10 +50,14 @@ func startHelper(t *testing.T, name string, env ...string) *helperProc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &helperProc{cmd: cmd, lines: make(chan []string, 1024), done: make(chan struct{})}
+	p := &helperProc{cmd: cmd, in: in, lines: make(chan []string, 1024), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		sc := bufio.NewScanner(out)
@@ -65,6 +70,7 @@ func startHelper(t *testing.T, name string, env ...string) *helperProc {
 		_, _ = io.Copy(io.Discard, out)
 	}()
 	t.Cleanup(func() {
+		_ = in.Close()
 		_ = cmd.Process.Kill()
 		<-p.done
 		_ = cmd.Wait()
@@ -73,7 +79,7 @@ func startHelper(t *testing.T, name string, env ...string) *helperProc {
 }
 
 // next returns the helper's next output line, which must start with word.
-func (p *helperProc) next(t *testing.T, word string, within time.Duration) []string {
+func (p *helperProc) next(t testing.TB, word string, within time.Duration) []string {
 	t.Helper()
 	select {
 	case f, ok := <-p.lines:
@@ -90,7 +96,7 @@ func (p *helperProc) next(t *testing.T, word string, within time.Duration) []str
 	}
 }
 
-func (p *helperProc) wait(t *testing.T) {
+func (p *helperProc) wait(t testing.TB) {
 	t.Helper()
 	<-p.done
 	if err := p.cmd.Wait(); err != nil {
