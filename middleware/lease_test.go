@@ -161,8 +161,9 @@ func TestLeasedFlight(t *testing.T) {
 		c := &faultyCoordinator{Store: memory.New(10), loseLease: true}
 		var runs atomic.Int64
 		step := newStep(c, c, &runs)
-		if _, err := step(ctx, query{User: "a"}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v, want the step's context cancelled", err)
+		_, err := step(ctx, query{User: "a"})
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, backends.ErrLeaseLost) || !errors.Is(err, middleware.ErrStore) {
+			t.Fatalf("err = %v, want the step's cancellation wrapped with ErrLeaseLost and ErrStore", err)
 		}
 	})
 	t.Run("shared tier down", func(t *testing.T) {

@@ -415,6 +415,13 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		// Failures are not stored; a lease is given up so that another
 		// process can try at once.
 		f.err = err
+		if lease != nil && closed(lease.Lost()) {
+			// The step most likely failed because its context was cancelled
+			// when the lease was lost: say so, rather than a bare
+			// context.Canceled its callers never asked for.
+			f.err = p.storeErr("lease", fmt.Errorf("%w: the step's context was cancelled: %w", backends.ErrLeaseLost, err))
+			p.fault(ctx, "lease", key, f.err)
+		}
 		if lease != nil {
 			if rerr := lease.Release(&f.base); rerr != nil {
 				p.fault(ctx, "release", key, rerr)
@@ -517,6 +524,15 @@ func (p *persisted[In, Out]) acquire(f *flight[Out], key keyer.Key) (backends.Le
 		f.base.fence, f.base.fenced = lease.Token(), true
 	}
 	return lease, false
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // watch cancels the step's context when its lease is lost, until the
