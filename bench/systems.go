@@ -81,7 +81,9 @@ type System struct {
 //     re-raise it in the callers.
 //   - Keys: the peers key on a hex string of SHA-256 over the step name, the
 //     execution ID (executions only) and the JSON encoding of the input;
-//     Docket on its canonical encoding of the same input.
+//     Docket on its canonical encoding of the same input. (f), which only
+//     the hits scenarios run, keys on SHA-256 over the input written in
+//     binary by hand.
 func Systems(workflowOnly bool) []System {
 	sys := []System{
 		{Name: "direct", Kind: Direct},
@@ -113,6 +115,9 @@ type instance struct {
 // build makes an instance holding at most capacity entries. What it opens is
 // closed by b's cleanup.
 func (s System) build(b testing.TB, capacity int) *instance {
+	if inst, ok := buildPeer(b, s, capacity); ok {
+		return inst
+	}
 	switch s.Kind {
 	case Direct:
 		return &instance{
