@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"hash/maphash"
 	"math/bits"
 	"sync/atomic"
 )
@@ -103,18 +104,19 @@ func (t *table) remove(k *mapKey, h uint64) {
 }
 
 // rebuild returns a copy of t without tombstones, sized so that it is at
-// most half full: the next rebuild is at least a quarter of its slots in
-// puts away, which makes the copying O(1) per put, amortized. It shrinks a
-// table that removals have emptied. hash gives an item's hash.
-func (t *table) rebuild(hash func(*mapKey) uint64) *table {
+// most a quarter full: the next rebuild is at least half its slots in puts
+// away, which makes the copying O(1) per put, amortized, also in a full
+// shard, where every put follows an eviction that leaves a tombstone. It
+// shrinks a table that removals have emptied.
+func (t *table) rebuild(seed maphash.Seed) *table {
 	n := minTableSlots
-	for n < 2*t.live+1 {
+	for n < 4*t.live {
 		n *= 2
 	}
 	nt := newTable(n)
 	for i := range t.slots {
 		if it := t.slots[i].Load(); it != nil && it != tombstone {
-			nt.put(it, hash(&it.key))
+			nt.put(it, keyHash(seed, &it.key))
 		}
 	}
 	return nt

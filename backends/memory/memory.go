@@ -100,8 +100,8 @@ type shard struct {
 
 	mu  sync.Mutex
 	lru *simplelru.LRU[mapKey, *item]
-	// hash is the Store's key hash, for rebuilding read.
-	hash func(*mapKey) uint64
+	// seed is the Store's, for hashing keys (see keyHash).
+	seed maphash.Seed
 	// bit is this shard's bit in execs.
 	bit   uint64
 	execs *execShards
@@ -205,7 +205,7 @@ func (s *Store) build(maxEntries int, cfg config) {
 		}
 		sh.index = make(map[string]map[mapKey]struct{})
 		sh.bit, sh.execs = 1<<i, s.execs
-		sh.hash = s.hash
+		sh.seed = s.seed
 		sh.minDeadline = noDeadline
 		sh.read.Store(newTable(minTableSlots))
 		lru, err := simplelru.NewLRU(sh.capacity, sh.onEvict)
@@ -225,17 +225,20 @@ func (s *Store) Name() string { return tierName }
 // carries every result type exactly.
 func (s *Store) EncodesValues() bool { return false }
 
-// hash returns k's hash: its low bits pick the shard, the others the slot
-// in the shard's read index. Sum is a SHA-256, so its first bytes are as
-// good a hash as any.
-func (s *Store) hash(k *mapKey) uint64 {
+func (s *Store) hash(k *mapKey) uint64 { return keyHash(s.seed, k) }
+
+// keyHash returns k's hash: its low bits pick the shard, the others the
+// slot in the shard's read index. Sum is a SHA-256, so its first bytes are
+// as good a hash as any. (A plain function, not a func value, so that k
+// stays on the caller's stack.)
+func keyHash(seed maphash.Seed, k *mapKey) uint64 {
 	h := binary.LittleEndian.Uint64(k.sum[:8])
 	if k.exec != "" {
 		// Sum does not cover the execution ID, so without this every
 		// execution's call of one step with one input would land in the
 		// same shard and slot: many executions running the same workflow
 		// would contend on one lock and probe one long run of slots.
-		h ^= maphash.String(s.seed, k.exec)
+		h ^= maphash.String(seed, k.exec)
 	}
 	return h
 }
@@ -328,7 +331,7 @@ func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backen
 	}
 	sh.lru.Add(k, it) // evicts the oldest entry if the shard is full
 	if read.put(it, h) {
-		sh.read.Store(read.rebuild(sh.hash))
+		sh.read.Store(read.rebuild(sh.seed))
 	}
 	if k.exec != "" {
 		keys := sh.index[k.exec]
@@ -406,7 +409,7 @@ func (sh *shard) sweep(now int64) int {
 // LRU. simplelru calls it synchronously for every removal, so it runs under
 // sh.mu.
 func (sh *shard) onEvict(k mapKey, _ *item) {
-	sh.read.Load().remove(&k, sh.hash(&k))
+	sh.read.Load().remove(&k, keyHash(sh.seed, &k))
 	if k.exec == "" {
 		return
 	}
