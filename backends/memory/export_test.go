@@ -5,11 +5,11 @@ import "github.com/docket-go/docket/keyer"
 // Test-only views of a Store's internals.
 
 // NumShards returns the number of shards.
-func (s *Store) NumShards() int { s.init(); return len(s.shards) }
+func (s *Store) NumShards() int { s.lazyInit(); return len(s.shards) }
 
 // ShardCapacities returns each shard's capacity.
 func (s *Store) ShardCapacities() []int {
-	s.init()
+	s.lazyInit()
 	caps := make([]int, len(s.shards))
 	for i := range s.shards {
 		caps[i] = s.shards[i].capacity
@@ -92,7 +92,7 @@ func (s *Store) ExecShardsTracked() int {
 
 // TableSlots returns the number of slots in each shard's read index.
 func (s *Store) TableSlots() []int {
-	s.init()
+	s.lazyInit()
 	n := make([]int, len(s.shards))
 	for i := range s.shards {
 		n[i] = len(s.shards[i].read.Load().slots)
@@ -102,7 +102,7 @@ func (s *Store) TableSlots() []int {
 
 // LockShard locks key's shard until the returned function is called.
 func (s *Store) LockShard(key keyer.Key) (unlock func()) {
-	s.init()
+	s.lazyInit()
 	k := mapKey{exec: key.Execution, sum: key.Sum}
 	sh := s.shardOf(s.hash(&k))
 	sh.mu.Lock()

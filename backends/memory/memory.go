@@ -172,8 +172,8 @@ func New(maxEntries int, opts ...Option) *Store {
 	return s
 }
 
-// init builds a zero Store on its first use.
-func (s *Store) init() {
+// lazyInit builds a zero Store on its first use.
+func (s *Store) lazyInit() {
 	if s.ready.Load() {
 		return
 	}
@@ -254,7 +254,7 @@ func (s *Store) shardOf(h uint64) *shard { return &s.shards[h&s.mask].shard }
 // once per trip of its entry through the LRU order: the first hit after the
 // entry was stored or moved to the front marks it as used.
 func (s *Store) Get(_ context.Context, key keyer.Key, _ backends.Codec) (backends.Entry, error) {
-	s.init()
+	s.lazyInit()
 	k := mapKey{exec: key.Execution, sum: key.Sum}
 	h := s.hash(&k)
 	sh := s.shardOf(h)
@@ -262,18 +262,18 @@ func (s *Store) Get(_ context.Context, key keyer.Key, _ backends.Codec) (backend
 	if it == nil {
 		return backends.Entry{}, backends.ErrNotFound
 	}
+	if it.deadline != noDeadline {
+		if now := monoNow(); now >= it.deadline {
+			sh.removeExpired(&k, it)
+			return backends.Entry{}, backends.ErrExpired
+		}
+	}
 	// Recency is recorded, not applied: moving the entry to the front of
 	// the LRU list needs the lock, so it is left to the Set that finds the
 	// entry at the end of the list (see makeRoom). Loading first keeps an
 	// entry that is hit all the time from being written all the time.
 	if !it.hit.Load() {
 		it.hit.Store(true)
-	}
-	if it.deadline != noDeadline {
-		if now := monoNow(); now >= it.deadline {
-			sh.removeExpired(&k, it)
-			return backends.Entry{}, backends.ErrExpired
-		}
 	}
 	return it.entry, nil
 }
@@ -295,7 +295,7 @@ func (sh *shard) removeExpired(k *mapKey, it *item) {
 // passed is not stored (and the old entry under key is removed). Set never
 // fails.
 func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backends.Codec) error {
-	s.init()
+	s.lazyInit()
 	k := mapKey{exec: key.Execution, sum: key.Sum}
 	h := s.hash(&k)
 	sh := s.shardOf(h)
@@ -429,7 +429,7 @@ func (sh *shard) onEvict(k mapKey, _ *item) {
 
 // Delete removes the entry stored under key, if any.
 func (s *Store) Delete(_ context.Context, key keyer.Key) error {
-	s.init()
+	s.lazyInit()
 	k := mapKey{exec: key.Execution, sum: key.Sum}
 	sh := s.shardOf(s.hash(&k))
 	sh.mu.Lock()
@@ -446,7 +446,7 @@ func (s *Store) PurgeExecution(_ context.Context, executionID string) (int, erro
 	if executionID == "" {
 		return 0, nil
 	}
-	s.init()
+	s.lazyInit()
 	s.execs.mu.Lock()
 	mask := s.execs.m[executionID]
 	s.execs.mu.Unlock()
@@ -475,7 +475,7 @@ func (s *Store) PurgeExecution(_ context.Context, executionID string) (int, erro
 // already sweep expired entries as they go; DeleteExpired is for freeing
 // them at once, for instance before measuring memory.
 func (s *Store) DeleteExpired() int {
-	s.init()
+	s.lazyInit()
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i].shard
@@ -492,7 +492,7 @@ func (s *Store) DeleteExpired() int {
 // included. It locks each shard in turn, so under concurrent writes it is a
 // close estimate, never above maxEntries.
 func (s *Store) Len() int {
-	s.init()
+	s.lazyInit()
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i].shard
