@@ -205,7 +205,7 @@ func TestHitsDuringChurn(t *testing.T) {
 	}
 	for g := range 2 {
 		readers.Go(func() {
-			for n := range 200_000 {
+			for n := range 50_000 {
 				i := (n + g) % stable
 				e, err := s.Get(ctx, globalKey(i), nil)
 				if err != nil || e.Value != i {
