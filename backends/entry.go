@@ -30,6 +30,7 @@ import (
 //	tag  value
 //	1    Entry.Origin, as the observer gave it (package tracing: 16-byte
 //	     trace ID, then 8-byte span ID); absent when Origin is empty
+//	2    Entry.Version, the step's code version; absent when empty
 //
 // The extension section is where later fields go without a new format
 // version: a reader skips records whose tag it does not know, so entries
@@ -54,12 +55,15 @@ const (
 )
 
 // Extension tags; see the format above. Tag 0 is never used.
-const extOrigin = 1
+const (
+	extOrigin  = 1
+	extVersion = 2
+)
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeEntry returns the stored form of e: a header with the format version,
-// c.ID(), e.Created, e.Expires, e.Execution and e.Origin, then
+// c.ID(), e.Created, e.Expires, e.Execution, e.Origin and e.Version, then
 // c.Encode(e.Value), then a checksum. e.Tier is not stored.
 //
 // Times are stored as Unix nanoseconds, so they survive to the nanosecond
@@ -109,6 +113,7 @@ type entryHeader struct {
 	execution []byte
 	ext       []byte
 	origin    []byte // the extOrigin record's value, a sub-slice of ext
+	version   []byte // the extVersion record's value, a sub-slice of ext
 	payload   []byte
 }
 
@@ -134,6 +139,9 @@ func decodeEntry(b []byte, c Codec, now int64) (Entry, error) {
 		Created:   fromUnixNanos(h.created),
 		Expires:   fromUnixNanos(h.expires),
 		Execution: string(h.execution),
+	}
+	if len(h.version) > 0 {
+		e.Version = string(h.version)
 	}
 	if len(h.origin) > 0 {
 		// A copy: b may be a buffer the caller reuses.
@@ -175,7 +183,7 @@ func decodeHeader(b []byte) (entryHeader, error) {
 	if h.ext, rest, err = lengthPrefixed(rest, "extensions"); err != nil {
 		return h, err
 	}
-	if h.origin, err = readExtensions(h.ext); err != nil {
+	if h.origin, h.version, err = readExtensions(h.ext); err != nil {
 		return h, err
 	}
 	h.payload = rest
@@ -184,10 +192,14 @@ func decodeHeader(b []byte) (entryHeader, error) {
 
 // extensionsLen is the length of the extension section's records for e.
 func extensionsLen(e Entry) int {
-	if len(e.Origin) == 0 {
-		return 0
+	n := 0
+	if len(e.Origin) > 0 {
+		n += uvarintLen(extOrigin) + uvarintLen(uint64(len(e.Origin))) + len(e.Origin)
 	}
-	return uvarintLen(extOrigin) + uvarintLen(uint64(len(e.Origin))) + len(e.Origin)
+	if len(e.Version) > 0 {
+		n += uvarintLen(extVersion) + uvarintLen(uint64(len(e.Version))) + len(e.Version)
+	}
+	return n
 }
 
 // appendExtensions appends the extension records of e, without the
@@ -198,30 +210,41 @@ func appendExtensions(b []byte, e Entry) []byte {
 		b = binary.AppendUvarint(b, uint64(len(e.Origin)))
 		b = append(b, e.Origin...)
 	}
+	if len(e.Version) > 0 {
+		b = binary.AppendUvarint(b, extVersion)
+		b = binary.AppendUvarint(b, uint64(len(e.Version)))
+		b = append(b, e.Version...)
+	}
 	return b
 }
 
 // readExtensions checks the framing of the extension records and returns
 // the values of the tags it knows; it skips the others.
-func readExtensions(ext []byte) (origin []byte, err error) {
-	seenOrigin := false
+func readExtensions(ext []byte) (origin, version []byte, err error) {
+	seenOrigin, seenVersion := false, false
 	for len(ext) > 0 {
 		tag, w, err := uvarint(ext, "extension tag")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var v []byte
 		if v, ext, err = lengthPrefixed(ext[w:], "extension"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if tag == extOrigin {
+		switch tag {
+		case extOrigin:
 			if seenOrigin {
-				return nil, fmt.Errorf("%w: origin extension repeated", ErrCorrupt)
+				return nil, nil, fmt.Errorf("%w: origin extension repeated", ErrCorrupt)
 			}
 			seenOrigin, origin = true, v
+		case extVersion:
+			if seenVersion {
+				return nil, nil, fmt.Errorf("%w: version extension repeated", ErrCorrupt)
+			}
+			seenVersion, version = true, v
 		}
 	}
-	return origin, nil
+	return origin, version, nil
 }
 
 // lengthPrefixed splits a uvarint length and that many bytes off b.

@@ -34,14 +34,18 @@ type Coordinator interface {
 }
 
 // Lease is one process's right to run one key's step. Its methods are safe
-// for concurrent use.
+// for concurrent use. The holder renews it in the background until Commit
+// or Release, so the caller must end every Lease it gets with exactly one
+// of them, whatever the step did (a panic included); a Lease never ended
+// is renewed for as long as the process lives, and the key is stuck.
 type Lease interface {
 	// Token is the lease's fencing token: greater than the token of every
 	// earlier lease of the same key. A step can hand it to external systems
 	// that refuse writes with a token lower than one they have seen.
 	Token() uint64
 	// Lost is closed when the lease could not be renewed or was taken over;
-	// the middleware then cancels the step's context.
+	// the middleware then cancels the step's context. It is never closed
+	// once Commit or Release has been called.
 	Lost() <-chan struct{}
 	// Commit stores e if this lease is still the key's current one and no
 	// result is stored, and releases the lease. It returns the entry that is
@@ -49,8 +53,10 @@ type Lease interface {
 	// (a late writer is refused and handed the winner's result, so every
 	// caller in every process gets the same value). When the lease was lost
 	// and no result is stored, Commit stores nothing and returns an error
-	// wrapping ErrLeaseLost. Commit or Release ends the lease; either may be
-	// called once.
+	// wrapping ErrLeaseLost. Any other error (the shared store could not be
+	// reached) leaves it unknown whether e was stored; the lease then ends
+	// by expiring. Commit or Release ends the lease; either may be called
+	// once, and a second call returns an error.
 	Commit(ctx context.Context, e Entry, c Codec) (Entry, error)
 	// Release gives the lease up without a result (the step failed), so
 	// that a waiting process can take it over at once.

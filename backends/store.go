@@ -46,6 +46,10 @@ type Entry struct {
 	// so that a later hit can point at it. Nil when nobody records it.
 	// Like Value, front tiers share it between callers: never modify it.
 	Origin []byte
+	// Version is the code version of the step that produced the result
+	// (middleware.WithVersion), kept for provenance and for stores that
+	// make it queryable; the key already covers it. Empty when unversioned.
+	Version string
 	// Tier is set by Get to the name of the tier that answered.
 	Tier string
 }
@@ -61,18 +65,50 @@ type Codec interface {
 	Decode(data []byte) (any, error)
 }
 
-// Store keeps entries by key. Implementations are safe for concurrent use.
+// Store keeps entries by key. A durable store is best built as a
+// [ByteStore] turned into a Store by [NewByteTier], which does everything
+// below but keep bytes; backends/storetest checks every duty.
 //
-// Get returns ErrNotFound (possibly also ErrExpired) on a miss; any other
-// error is a store fault, which the middleware by default treats as a miss.
-// Set stores e under key, replacing any entry there. PurgeExecution removes
-// every Workflow entry of one execution and returns how many it removed.
+// Duties of an implementation:
+//
+//   - Comparable: a Store is used as a map key (scope.Purger), so its
+//     dynamic type must be comparable; make it a pointer.
+//   - Safe for concurrent use, and race-free under the race detector.
+//   - Get returns the entry stored under key, with Tier set to the name of
+//     the tier that answered, or an error wrapping ErrNotFound when there is
+//     none. An entry past its Expires is never returned: Get reports it as
+//     ErrNotFound (ErrExpired, which is also ErrNotFound, when the store
+//     still held it). An entry that cannot be read
+//     back (damaged, another format version, another codec, undecodable) is
+//     an error wrapping ErrCorrupt, and not ErrNotFound; the middleware then
+//     runs the step and overwrites it. Any other error is a store fault,
+//     which the middleware by default treats as a miss.
+//   - Set stores e under key, replacing any entry there, and keeps
+//     Created, Expires, Execution, Origin and Version as given. A byte tier
+//     encodes Value with c and must give back exactly what c decodes; a
+//     front tier keeps Value as is (shared by every caller) and ignores c.
+//     Empty values and values of many MiB are stored like any other.
+//   - Expired entries do not accumulate: a store removes them (native TTL,
+//     a sweep), not only hides them.
+//   - Delete removes the entry under key; a missing key is not an error.
+//   - PurgeExecution removes every Workflow entry of one execution (keys
+//     with Scope scope.Workflow and that Execution) and nothing else, Global
+//     entries included, and returns how many it removed. If ctx ends midway,
+//     it returns the count removed so far and ctx's error.
+//   - A key that is not valid (keyer.ErrInvalidKey) is an error, never a
+//     panic. A cancelled ctx gives ctx.Err() without touching the store.
+//   - A store with a Close method returns an error wrapping ErrClosed from
+//     every method after Close (and on its zero value), and never reaches
+//     a closed database.
+//   - Name names the tier for reports ("memory", "badger", ...).
+//
+// A front tier that keeps decoded values implements [Encoder] and reports
+// false, so that Wrap accepts result types no codec carries.
 type Store interface {
 	Get(ctx context.Context, key keyer.Key, c Codec) (Entry, error)
 	Set(ctx context.Context, key keyer.Key, e Entry, c Codec) error
 	Delete(ctx context.Context, key keyer.Key) error
 	PurgeExecution(ctx context.Context, executionID string) (int, error)
-	// Name names the tier for reports ("memory", "badger", ...).
 	Name() string
 }
 

@@ -16,6 +16,9 @@ var _ Layered = (*TieredStore)(nil)
 // Every entry written through a TieredStore goes to both tiers; the back is
 // the source of truth, the front a cache of it that may have evicted or
 // expired what the back still holds.
+//
+// A zero TieredStore holds no tiers: its methods return an error wrapping
+// ErrClosed that says to use Tiered.
 type TieredStore struct {
 	front, back Store
 	name        string
@@ -41,6 +44,9 @@ func (t *TieredStore) Back() Store { return t.back }
 
 // EncodesValues reports whether either tier keeps encoded bytes.
 func (t *TieredStore) EncodesValues() bool {
+	if t.front == nil {
+		return true
+	}
 	return EncodesValues(t.front) || EncodesValues(t.back)
 }
 
@@ -55,6 +61,9 @@ func (t *TieredStore) EncodesValues() bool {
 // instance, a corrupt durable entry and overwrites it. A front fault is not
 // reported: the back answered in its place.
 func (t *TieredStore) Get(ctx context.Context, key keyer.Key, c Codec) (Entry, error) {
+	if t.front == nil {
+		return Entry{}, errZeroTiered("get")
+	}
 	if e, err := t.front.Get(ctx, key, c); err == nil {
 		return e, nil
 	}
@@ -74,6 +83,9 @@ func (t *TieredStore) Get(ctx context.Context, key keyer.Key, c Codec) (Entry, e
 // The back goes first so that a result is durable before other callers in
 // this process can find it in the front (publish after commit).
 func (t *TieredStore) Set(ctx context.Context, key keyer.Key, e Entry, c Codec) error {
+	if t.front == nil {
+		return errZeroTiered("set")
+	}
 	berr := t.back.Set(ctx, key, e, c)
 	ferr := t.front.Set(ctx, key, e, c)
 	return t.join(berr, ferr)
@@ -84,6 +96,9 @@ func (t *TieredStore) Set(ctx context.Context, key keyer.Key, e Entry, c Codec) 
 // just before promotes the entry into the front again. Delete a key, or end
 // an execution, when no call of it is in progress.
 func (t *TieredStore) Delete(ctx context.Context, key keyer.Key) error {
+	if t.front == nil {
+		return errZeroTiered("delete")
+	}
 	berr := t.back.Delete(ctx, key)
 	ferr := t.front.Delete(ctx, key)
 	return t.join(berr, ferr)
@@ -94,6 +109,9 @@ func (t *TieredStore) Delete(ctx context.Context, key keyer.Key) error {
 // are not added: the result is the larger of them, which is the number of
 // distinct entries whenever the front holds a subset of the back.
 func (t *TieredStore) PurgeExecution(ctx context.Context, executionID string) (int, error) {
+	if t.front == nil {
+		return 0, errZeroTiered("purge execution")
+	}
 	bn, berr := t.back.PurgeExecution(ctx, executionID)
 	fn, ferr := t.front.PurgeExecution(ctx, executionID)
 	return max(bn, fn), t.join(berr, ferr)
@@ -116,4 +134,9 @@ func (t *TieredStore) join(backErr, frontErr error) error {
 	default:
 		return errors.Join(backErr, frontErr)
 	}
+}
+
+// errZeroTiered is the error of every method of a zero TieredStore.
+func errZeroTiered(op string) error {
+	return fmt.Errorf("backends: %s on a TieredStore not made with backends.Tiered: %w", op, ErrClosed)
 }

@@ -10,41 +10,65 @@
 // # What runs once, what is shared
 //
 // A call first looks in the store's front tier. On a miss it joins the
-// in-flight call for its key (golang.org/x/sync/singleflight), if there is
-// one, or starts it. The flight looks in the front tier again (another
-// flight may have just stored the result), then in the whole store, and
-// only then runs the step. Its result is written to the store (back tier
-// first) and handed to every caller waiting on the flight.
+// in-flight call for its key, if there is one, or starts it. Flights belong
+// to (store, key) in a process-wide registry, not to a Wrap: two Wraps of
+// one step over one store, or a Wrap made per request, share them. The
+// flight looks in the store again (another flight may have just stored the
+// result), then runs the step. Its result is written to the store (back
+// tier first) and handed to every caller waiting on the flight.
 //
-//   - Concurrent calls with one key in one process run the step once; all get
-//     its result or its error.
+//   - Concurrent calls with one key and one store in one process run the
+//     step once; all get its result or its error.
 //   - Each caller waits on its own context: one whose context ends gets
 //     ctx.Err() at once, the others keep waiting. The step's context is
 //     cancelled only when every caller waiting on it has gone; it carries the
-//     values (trace, execution, [KeyFrom]) of the context of the caller that
-//     started the flight, but not its deadline.
-//   - When every caller of a flight has left, the flight is abandoned: its
-//     step's context is cancelled and the next call starts a new flight. A
-//     step that ignores its context may then still be running beside the
-//     new one, and both may store a result; steps with side effects should
-//     honour ctx or use KeyFrom as an idempotency key.
+//     values (trace, execution, [KeyFrom], [FenceFrom]) of the context of the
+//     caller that started the flight, but not its deadline.
+//   - When every caller of a flight has left, the flight is abandoned: it is
+//     unlisted before its step's context is cancelled, so the next call
+//     starts a new flight rather than join one being cancelled. A step that
+//     ignores its context may then still be running beside the new one, and
+//     both may store a result; steps with side effects should honour ctx or
+//     use KeyFrom as an idempotency key.
+//   - Nothing lands after End(nil): a flight of an execution that ended with
+//     a nil error while its step ran stores nothing, and removes what it
+//     wrote if End's purge ran during its write.
 //   - Errors are not stored: the callers of that flight share the error and
 //     the next call runs the step again. A failure never replaces a stored
 //     success.
 //   - A step that panics makes every waiting caller panic with a *[PanicError]
 //     carrying the value and the stack (as singleflight.Do does); a step that
 //     calls runtime.Goexit gives its callers [ErrGoexit]. Neither leaves the
-//     key stuck.
+//     key stuck. A store or codec that panics inside a flight is treated the
+//     same way; no goroutine of a flight ever dies of a panic.
 //   - A caller whose context can never end (ctx.Done() == nil) runs the
 //     step in its own goroutine when it starts a flight; others run it in a
 //     goroutine of the flight, so that they can leave. So a step that calls
 //     runtime.Goexit ends the goroutine of such a caller, as a direct call
 //     would.
+//   - When the store, or the back tier of a Tiered store, is shared between
+//     processes (a [backends.Coordinator], such as backends/redis), the
+//     flight takes the key's lease before it runs the step and commits the
+//     result under it: one completed run is recorded per key across
+//     processes, and a late writer's callers get the winner's result. The
+//     step's context is cancelled if the lease is lost.
 //   - Store faults (a corrupt entry, an unreadable store, a failed write) are
 //     misses by default: the step runs and the result is returned; a failed
 //     write is logged. [WithStrict] makes them errors instead.
 //   - Results are shared: every caller of a key gets the same value, so treat
 //     results as immutable, or use [WithClone] for mutable result types.
+//
+// # Why not x/sync/singleflight
+//
+// A flight is one struct with one done channel that covers return, panic
+// and runtime.Goexit, and a waiter count kept under the same lock as the
+// registry. golang.org/x/sync/singleflight cannot keep these promises alone:
+// its DoChan gives waiters no word of a Goexit, re-raises a panic in a
+// goroutine no caller can recover, keeps no waiter count (so a caller could
+// join a flight that is being cancelled), and boxes every result. Built
+// around it, the same promises need a second registry beside the Group's and
+// more than twice the allocations per miss (BenchmarkFlightPrimitive;
+// numbers in bench/REPORT.md).
 //
 // An entry expires after the step's TTL ([WithPersistence]) and is never
 // served after that.

@@ -2,15 +2,11 @@ package middleware
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
 	"runtime/debug"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/codec"
@@ -48,43 +44,14 @@ type persisted[In, Out any] struct {
 	keys  *keyer.For[In]
 	store backends.Store
 	front backends.Store // looked in before joining a flight
+	// coord is the store, or its back tier, when processes share it: the
+	// flight then asks it for a lease instead of reading and writing it.
+	coord backends.Coordinator
 	codec backends.Codec
 	clone func(Out) Out
 	// purger is what Workflow calls register with their execution: the
 	// store, or the store and the observer that counts its purges.
 	purger scope.Purger
-
-	group   singleflight.Group
-	mu      sync.Mutex
-	flights map[flightKey]*flight
-	gen     uint64
-}
-
-// flightKey names the flight of one key; Sum covers everything but the
-// execution.
-type flightKey struct {
-	exec string
-	sum  keyer.Sum
-}
-
-// flight is one run of the step for one key. Its waiters count the callers
-// still waiting on it; when the last one leaves, the step's context is
-// cancelled. gen makes its singleflight key unique, so that a caller always
-// joins the flight it counted itself in.
-type flight struct {
-	ctx     context.Context
-	cancel  context.CancelFunc
-	waiters int
-	joined  int // callers that ever waited on it
-	gen     uint64
-	// goexit is closed when the step called runtime.Goexit.
-	goexit chan struct{}
-	// key is what KeyFrom gives the step; the context points here.
-	key keyer.Key
-	// once runs the body; val and err are its result.
-	once sync.Once
-	val  any
-	err  error
 }
 
 func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
@@ -99,12 +66,11 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 		panic(fmt.Sprintf("docket: step %q: invalid scope %d (use scope.Workflow or scope.Global)", name, cfg.scope))
 	}
 	p := &persisted[In, Out]{
-		cfg:     cfg,
-		info:    keyer.StepInfo{Name: name, Version: cfg.version, Scope: cfg.scope},
-		store:   cfg.store,
-		front:   cfg.store,
-		codec:   codec.Bind[Out](cfg.codec),
-		flights: map[flightKey]*flight{},
+		cfg:   cfg,
+		info:  keyer.StepInfo{Name: name, Version: cfg.version, Scope: cfg.scope},
+		store: cfg.store,
+		front: cfg.store,
+		codec: codec.Bind[Out](cfg.codec),
 	}
 	if !reflect.TypeOf(cfg.store).Comparable() {
 		// Executions list their stores and compare them with ==.
@@ -118,7 +84,13 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 		p.purger = observedPurger{store: cfg.store, obs: cfg.observer}
 	}
 	if l, ok := cfg.store.(backends.Layered); ok {
-		p.front = l.Front()
+		if p.front = l.Front(); p.front == nil {
+			panic(fmt.Sprintf("docket: step %q: %T has no front tier (use backends.Tiered)", name, cfg.store))
+		}
+	}
+	p.coord, _ = cfg.store.(backends.Coordinator)
+	if t, ok := cfg.store.(interface{ Back() backends.Store }); ok && p.coord == nil {
+		p.coord, _ = t.Back().(backends.Coordinator)
 	}
 	if cfg.keyer == nil {
 		keys, err := keyer.NewFor[In](p.info)
@@ -142,60 +114,27 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 	return p
 }
 
-// key computes the call's key. Workflow calls also record the store on the
-// execution, so that End(nil) purges it even if this call only reads.
-func (p *persisted[In, Out]) key(ctx context.Context, in *In) (keyer.Key, error) {
-	var exec *scope.Execution
-	if p.info.Scope == scope.Workflow {
-		if exec = scope.FromContext(ctx); exec == nil {
-			return keyer.Key{}, fmt.Errorf("docket: step %q: %w", p.info.Name, scope.ErrNoExecution)
-		}
-		if err := exec.Track(p.purger); err != nil {
-			return keyer.Key{}, fmt.Errorf("docket: step %q in execution %q: %w", p.info.Name, exec.ID(), err)
-		}
-	}
-	if p.keys == nil {
-		k, err := p.cfg.keyer.Key(ctx, p.info, *in)
-		if err != nil {
-			return keyer.Key{}, fmt.Errorf("docket: step %q: %w", p.info.Name, err)
-		}
-		return k, nil
-	}
-	sum, err := p.keys.Sum(in)
-	if err != nil {
-		return keyer.Key{}, fmt.Errorf("docket: step %q: %w", p.info.Name, err)
-	}
-	k := keyer.Key{Scope: p.info.Scope, Step: p.info.Name, Sum: sum}
-	if exec != nil {
-		k.Execution = exec.ID()
-	}
-	return k, nil
-}
-
-func (p *persisted[In, Out]) result(v Out) Out {
-	if p.clone != nil {
-		return p.clone(v)
-	}
-	return v
-}
+// A call, top to bottom: call (observer) → do (key, front tier) → miss
+// (join or start the key's flight, wait) → fly (the flight's body: second
+// look, lease, step, write).
 
 func (p *persisted[In, Out]) call(ctx context.Context, next Step[In, Out], in In) (Out, error) {
 	if p.cfg.observer == nil {
-		return p.do(ctx, next, in, nil)
+		return p.do(ctx, next, &in, nil)
 	}
 	ctx, span := p.cfg.observer.Start(ctx, p.callInfo(ctx))
 	if span == nil {
 		// Kept out of observed, whose frame (Outcome, deferred recover)
 		// would cost the hits of an observer that records nothing.
-		return p.do(ctx, next, in, nil)
+		return p.do(ctx, next, &in, nil)
 	}
-	return p.observed(ctx, span, next, in)
+	return p.observed(ctx, span, next, &in)
 }
 
 // observed is call with an observer that watches it: the outcome is
 // collected on the stack and handed to the span at the end, a panic
 // included.
-func (p *persisted[In, Out]) observed(ctx context.Context, span CallSpan, next Step[In, Out], in In) (out Out, err error) {
+func (p *persisted[In, Out]) observed(ctx context.Context, span CallSpan, next Step[In, Out], in *In) (out Out, err error) {
 	var o Outcome
 	ended := false
 	defer func() {
@@ -229,6 +168,404 @@ func (p *persisted[In, Out]) observed(ctx context.Context, span CallSpan, next S
 	return out, err
 }
 
+// do runs one call; o, when not nil, collects what an observer sees.
+func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (Out, error) {
+	var zero Out
+	key, exec, err := p.key(ctx, in)
+	if err != nil {
+		return zero, err
+	}
+	if o != nil {
+		o.Key = key
+	}
+	// The flight looks in the whole store again and reports what it finds
+	// there, so a front fault is reported here only when the front is not
+	// the whole store.
+	v, e, why, err := p.lookup(ctx, p.front, key, p.front != p.store)
+	if why == ReasonNone {
+		if o != nil {
+			o.Result, o.Tier, o.Origin = ResultHit, e.Tier, e.Origin
+		}
+		return p.result(v), nil
+	}
+	if o != nil {
+		o.Reason = why
+	}
+	if err != nil {
+		return zero, err
+	}
+	return p.miss(ctx, next, key, exec, in, o)
+}
+
+// key computes the call's key. Workflow calls also record the store on the
+// execution, so that End(nil) purges it even if this call only reads.
+func (p *persisted[In, Out]) key(ctx context.Context, in *In) (keyer.Key, *scope.Execution, error) {
+	var exec *scope.Execution
+	if p.info.Scope == scope.Workflow {
+		if exec = scope.FromContext(ctx); exec == nil {
+			return keyer.Key{}, nil, fmt.Errorf("docket: step %q: %w", p.info.Name, scope.ErrNoExecution)
+		}
+		if err := exec.Track(p.purger); err != nil {
+			return keyer.Key{}, nil, fmt.Errorf("docket: step %q in execution %q: %w", p.info.Name, exec.ID(), err)
+		}
+	}
+	if p.keys == nil {
+		k, err := p.cfg.keyer.Key(ctx, p.info, *in)
+		if err != nil {
+			return keyer.Key{}, nil, fmt.Errorf("docket: step %q: %w", p.info.Name, err)
+		}
+		return k, exec, nil
+	}
+	sum, err := p.keys.Sum(in)
+	if err != nil {
+		return keyer.Key{}, nil, fmt.Errorf("docket: step %q: %w", p.info.Name, err)
+	}
+	k := keyer.Key{Scope: p.info.Scope, Step: p.info.Name, Sum: sum}
+	if exec != nil {
+		k.Execution = exec.ID()
+	}
+	return k, exec, nil
+}
+
+// lookup is the one read of a store, before the flight (front tier) and in
+// it (whole store). It returns ReasonNone and the value on a hit, and why it
+// missed otherwise. A read that is not a plain miss is a fault: reported
+// when report is set, and under WithStrict also returned as err, for the
+// call to fail without running the step.
+func (p *persisted[In, Out]) lookup(ctx context.Context, s backends.Store, key keyer.Key, report bool) (Out, backends.Entry, Reason, error) {
+	var zero Out
+	e, err := s.Get(ctx, key, p.codec)
+	if err == nil {
+		if v, ok := asOut[Out](e.Value); ok {
+			return v, e, ReasonNone, nil
+		}
+		err = p.wrongType(e.Value)
+	}
+	why := reason(err)
+	if why == ReasonAbsent || why == ReasonExpired {
+		return zero, e, why, nil
+	}
+	if p.cfg.strict {
+		err = p.storeErr("read", err)
+		p.fault(ctx, "read", key, err)
+		return zero, e, why, err
+	}
+	if report {
+		p.fault(ctx, "read", key, err)
+	}
+	return zero, e, why, nil
+}
+
+// miss joins the key's flight, or starts it, and waits for its result or
+// for the caller's context to end, whichever comes first.
+func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, exec *scope.Execution, in *In, o *Outcome) (Out, error) {
+	var zero Out
+	if err := ctx.Err(); err != nil {
+		// Gone already: neither start nor join a flight.
+		return zero, err
+	}
+	// The step keeps the starting caller's values (trace, execution) but
+	// outlives that caller when others wait on it too. A caller whose
+	// context can never end never leaves, so when it starts a flight it
+	// runs the body itself, and the step's context needs no cancel of its
+	// own (unless a lease that can be lost needs one).
+	inline := ctx.Done() == nil
+	f, started := join[Out](flightKey{store: p.store, exec: key.Execution, sum: key.Sum}, ctx, key, !inline || p.coord != nil)
+	if started {
+		// A store that is its own front tier (memory) never blocks, so its
+		// second look runs here, on the caller's goroutine: a hit then
+		// needs no goroutine, and the flight's starts on a shallow stack.
+		near := p.front == p.store && p.coord == nil
+		switch {
+		case inline:
+			p.fly(f, next, key, exec, *in, false)
+		case near && p.lookNear(f, key):
+		default:
+			go p.fly(f, next, key, exec, *in, near)
+		}
+	}
+	if o != nil {
+		o.Flight = f.ctx
+		o.Result = ResultShared
+		if started {
+			o.Result = ResultMiss
+		}
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		f.leave()
+		if o != nil {
+			o.Result = ResultError
+		}
+		return zero, ctx.Err()
+	}
+	joined := f.leave()
+	if f.panicked != nil {
+		if o != nil {
+			o.Result = ResultError
+		}
+		panic(f.panicked)
+	}
+	if f.err != nil {
+		if o != nil {
+			o.Result = ResultError
+		}
+		return zero, f.err
+	}
+	if o != nil {
+		o.Tier, o.Origin = f.tier, f.origin
+		if started {
+			o.Ran, o.StepDuration, o.Waiters = f.ran, f.dur, joined
+		}
+	}
+	return p.result(f.val), f.storeErr
+}
+
+// fly is the body of a flight. Whatever way the step ends (return, panic,
+// runtime.Goexit), the flight is unlisted and done is closed, so that no
+// caller is left waiting. A panic of the step, a store or a codec is
+// recovered here and re-raised in every caller, where it can be recovered:
+// a goroutine of the flight must never die of it, which would kill the
+// process.
+func (p *persisted[In, Out]) fly(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
+	normal := false
+	defer func() {
+		if !normal {
+			if r := recover(); r != nil {
+				f.panicked = &PanicError{Value: r, Stack: debug.Stack()}
+			} else {
+				f.err = ErrGoexit
+			}
+		}
+		// Unlisted only now that the result is stored: a caller that then
+		// starts a new flight finds it in its second look.
+		f.unlist()
+		close(f.done)
+	}()
+	p.run(f, next, key, exec, in, looked)
+	normal = true
+}
+
+// lookNear is the second look of a flight in a store that is its own front
+// tier, on the starting caller's goroutine. It reports whether that settled
+// the flight (a hit, a strict fault, a panic of the store), which is then
+// over.
+func (p *persisted[In, Out]) lookNear(f *flight[Out], key keyer.Key) (settled bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.panicked = &PanicError{Value: r, Stack: debug.Stack()}
+			settled = true
+		}
+		if settled {
+			f.unlist()
+			close(f.done)
+		}
+	}()
+	v, e, why, err := p.lookup(f.ctx, p.store, key, true)
+	if why == ReasonNone {
+		f.val, f.tier, f.origin = v, e.Tier, e.Origin
+		return true
+	}
+	f.err = err
+	return err != nil
+}
+
+// run looks in the store a second time, runs the step and stores its result.
+func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
+	ctx := f.ctx
+	// A flight that ended just before this one began has already stored the
+	// result; without this look (here or in lookNear) its key would run
+	// twice.
+	var lease backends.Lease
+	switch {
+	case looked:
+	case p.coord == nil:
+		v, e, why, err := p.lookup(ctx, p.store, key, true)
+		if why == ReasonNone {
+			f.val, f.tier, f.origin = v, e.Tier, e.Origin
+			return
+		}
+		if err != nil {
+			f.err = err
+			return
+		}
+	default:
+		var hit bool
+		if lease, hit = p.acquire(f, key); hit || f.err != nil {
+			return
+		}
+		if lease != nil {
+			defer p.watch(f, lease)()
+			// Every lease is ended once, by Commit or Release: also when the
+			// step panics or calls runtime.Goexit, or the key stays stuck
+			// while this process renews it.
+			defer func() {
+				if lease != nil {
+					_ = lease.Release(&f.base)
+				}
+			}()
+		}
+	}
+
+	start := time.Now()
+	out, err := next(ctx, in)
+	if err != nil {
+		// Failures are not stored; a lease is given up so that another
+		// process can try at once.
+		f.err = err
+		if lease != nil {
+			if rerr := lease.Release(&f.base); rerr != nil {
+				p.fault(ctx, "release", key, rerr)
+			}
+			lease = nil
+		}
+		return
+	}
+	now := time.Now()
+	f.val, f.ran, f.dur = out, true, now.Sub(start)
+	if exec != nil && exec.Dropped() {
+		// The execution ended with End(nil) while the step ran (its callers
+		// may have gone): nothing lands.
+		if lease != nil {
+			_ = lease.Release(&f.base)
+			lease = nil
+		}
+		return
+	}
+	entry := backends.Entry{Value: out, Created: now}
+	if p.cfg.ttl > 0 {
+		entry.Expires = now.Add(p.cfg.ttl)
+	}
+	if exec != nil {
+		entry.Execution = exec.ID()
+	} else if id, ok := scope.ExecutionID(ctx); ok {
+		entry.Execution = id
+	}
+	if p.cfg.observer != nil {
+		entry.Origin = p.cfg.observer.Origin(ctx)
+	}
+	// The result is worth keeping even if every caller has gone: the
+	// flight's base context has the step's values and is never cancelled.
+	wctx := context.Context(&f.base)
+	var err2 error
+	if lease != nil {
+		err2 = p.commit(f, lease, key, entry)
+		lease = nil
+	} else {
+		err2 = p.store.Set(wctx, key, entry, p.codec)
+	}
+	if err2 != nil {
+		if p.cfg.strict {
+			f.storeErr = p.storeErr("write", err2)
+		}
+		p.fault(ctx, "write", key, err2)
+	}
+	if exec != nil && exec.Dropped() {
+		// End(nil) began while this result was being written, and its
+		// purge may have run before the write: remove it.
+		_ = p.store.Delete(wctx, key)
+	}
+}
+
+// acquire is the second look of a flight whose store processes share: the
+// front tier (another flight of this process may have just filled it), then
+// the shared tier's lease, which either finds the result another process
+// stored or makes this process the one that runs the step. With the shared
+// tier unreachable the step runs without a lease (WithStrict: the call
+// fails), as a failed read of any store would.
+func (p *persisted[In, Out]) acquire(f *flight[Out], key keyer.Key) (backends.Lease, bool) {
+	ctx := f.ctx
+	if p.front != p.store {
+		if v, e, why, _ := p.lookup(ctx, p.front, key, false); why == ReasonNone {
+			f.val, f.tier, f.origin = v, e.Tier, e.Origin
+			return nil, true
+		}
+	}
+	e, lease, err := p.coord.Acquire(ctx, key, p.codec)
+	if err == nil && lease == nil {
+		if v, ok := asOut[Out](e.Value); ok {
+			f.val, f.tier, f.origin = v, p.coord.Name(), e.Origin
+			if p.front != p.store {
+				_ = p.front.Set(context.WithoutCancel(ctx), key, e, p.codec)
+			}
+			return nil, true
+		}
+		// A result of another type under this key: run the step, and let
+		// the commit settle which result stays.
+		err = p.wrongType(e.Value)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			// Every caller has left while this process waited on another
+			// one's lease.
+			f.err = ctx.Err()
+			if lease != nil {
+				_ = lease.Release(&f.base)
+			}
+			return nil, false
+		}
+		if p.cfg.strict && lease == nil {
+			f.err = p.storeErr("acquire", err)
+			p.fault(ctx, "acquire", key, f.err)
+			return nil, false
+		}
+		p.fault(ctx, "acquire", key, err)
+	}
+	if lease != nil {
+		f.base.fence, f.base.fenced = lease.Token(), true
+	}
+	return lease, false
+}
+
+// watch cancels the step's context when its lease is lost, until the
+// returned stop is called.
+func (p *persisted[In, Out]) watch(f *flight[Out], lease backends.Lease) (stop func()) {
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-lease.Lost():
+			f.sctx.cancel()
+		case <-stopped:
+		}
+	}()
+	return func() { close(stopped) }
+}
+
+// commit stores entry under the flight's lease. A late writer (its lease
+// expired and another process committed) is handed the winner's result,
+// which its callers get in place of their own: every caller in every
+// process gets the same value.
+func (p *persisted[In, Out]) commit(f *flight[Out], lease backends.Lease, key keyer.Key, entry backends.Entry) error {
+	wctx := context.Context(&f.base)
+	won, err := lease.Commit(wctx, entry, p.codec)
+	if err != nil {
+		if !errors.Is(err, backends.ErrLeaseLost) && p.front != p.store {
+			// The shared tier failed: this process still serves the result.
+			_ = p.front.Set(wctx, key, entry, p.codec)
+		}
+		return err
+	}
+	if v, ok := asOut[Out](won.Value); ok {
+		f.val, f.origin = v, won.Origin
+	}
+	if p.front != p.store {
+		return p.front.Set(wctx, key, won, p.codec)
+	}
+	return nil
+}
+
+func (p *persisted[In, Out]) result(v Out) Out {
+	if p.clone != nil {
+		return p.clone(v)
+	}
+	return v
+}
+
+func (p *persisted[In, Out]) wrongType(v any) error {
+	return fmt.Errorf("%w: stored value is %T, not %v", backends.ErrCorrupt, v, reflect.TypeFor[Out]())
+}
+
 func (p *persisted[In, Out]) callInfo(ctx context.Context) CallInfo {
 	id, _ := scope.ExecutionID(ctx)
 	return CallInfo{Step: p.info.Name, Version: p.info.Version, Scope: p.info.Scope, Execution: id}
@@ -245,269 +582,6 @@ func reason(err error) Reason {
 		return ReasonCorrupt
 	}
 	return ReasonFault
-}
-
-// do runs one call; o, when not nil, collects what an observer sees.
-func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in In, o *Outcome) (Out, error) {
-	var zero Out
-	key, err := p.key(ctx, &in)
-	if err != nil {
-		return zero, err
-	}
-	e, err := p.front.Get(ctx, key, p.codec)
-	if err == nil {
-		if v, ok := asOut[Out](e.Value); ok {
-			if o != nil {
-				o.Key, o.Result, o.Tier, o.Origin = key, ResultHit, e.Tier, e.Origin
-			}
-			return p.result(v), nil
-		}
-		err = p.wrongType(e.Value)
-	}
-	if o != nil {
-		o.Key, o.Reason = key, reason(err)
-	}
-	if !errors.Is(err, backends.ErrNotFound) {
-		if p.cfg.strict {
-			err = p.storeErr("read", err)
-			p.fault(ctx, "read", key, err)
-			return zero, err
-		}
-		if p.front != p.store {
-			// The flight looks in the whole store, front included, and
-			// reports what it finds there.
-			p.fault(ctx, "read", key, err)
-		}
-	}
-	return p.miss(ctx, next, key, in, o)
-}
-
-func (p *persisted[In, Out]) wrongType(v any) error {
-	return fmt.Errorf("%w: stored value is %T, not %v", backends.ErrCorrupt, v, reflect.TypeFor[Out]())
-}
-
-// outcome is what a flight hands its callers.
-type outcome[Out any] struct {
-	v      Out
-	err    error // a store error of a strict step that did produce v
-	ran    bool
-	dur    time.Duration
-	tier   string // the tier the second look found v in
-	origin []byte
-}
-
-func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, in In, o *Outcome) (Out, error) {
-	var zero Out
-	if err := ctx.Err(); err != nil {
-		// Gone already: neither start nor join a flight.
-		return zero, err
-	}
-	fk := flightKey{exec: key.Execution, sum: key.Sum}
-	p.mu.Lock()
-	f := p.flights[fk]
-	started := f == nil
-	// A caller whose context can never end never leaves its flight, so
-	// when it starts one it runs the step itself: no goroutine, and the
-	// step's context needs no cancel of its own.
-	inline := started && ctx.Done() == nil
-	if started {
-		p.gen++
-		f = &flight{gen: p.gen, goexit: make(chan struct{}), key: key}
-		// The step keeps the starting caller's values (trace, execution,
-		// key) but must outlive that caller when others wait on it too.
-		base := context.WithValue(ctx, keyCtx{}, &f.key)
-		if inline {
-			f.ctx, f.cancel = base, func() {}
-		} else {
-			f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(base))
-		}
-		p.flights[fk] = f
-	}
-	f.waiters++
-	f.joined++
-	p.mu.Unlock()
-	if o != nil {
-		o.Flight = f.ctx
-		if started {
-			o.Result = ResultMiss
-		} else {
-			o.Result = ResultShared
-		}
-	}
-
-	sk := flightName(key, f.gen)
-	// fn runs the flight's body once, however often singleflight calls it:
-	// a caller counted in f may reach DoChan only after f's call has ended,
-	// and singleflight would then start it again.
-	fn := func() (any, error) {
-		f.once.Do(func() {
-			// What a later call sees if the body ends in runtime.Goexit.
-			f.err = ErrGoexit
-			f.val, f.err = p.flyOnce(f, fk, next, key, in)
-		})
-		return f.val, f.err
-	}
-	var r singleflight.Result
-	if inline {
-		r.Val, r.Err, _ = p.group.Do(sk, fn)
-	} else {
-		select {
-		case r = <-p.group.DoChan(sk, fn):
-		case <-f.goexit:
-			r.Err = ErrGoexit
-		case <-ctx.Done():
-			p.leave(fk, f)
-			if o != nil {
-				o.Result = ResultError
-			}
-			return zero, ctx.Err()
-		}
-	}
-	joined := p.leave(fk, f)
-	if r.Err != nil {
-		if o != nil {
-			o.Result = ResultError
-		}
-		// Only the flight's own panics, never a step's error that wraps
-		// one: those arrive as the *PanicError itself.
-		if pe, ok := r.Err.(*PanicError); ok {
-			panic(pe)
-		}
-		return zero, r.Err
-	}
-	res := r.Val.(outcome[Out])
-	if o != nil {
-		o.Tier, o.Origin = res.tier, res.origin
-		if started {
-			o.Ran, o.StepDuration, o.Waiters = res.ran, res.dur, joined
-		}
-	}
-	return p.result(res.v), res.err
-}
-
-// flightName is the singleflight key of a flight: the key's identity and the
-// flight's generation, so that a caller only ever joins the flight it was
-// counted in.
-func flightName(key keyer.Key, gen uint64) string {
-	var arr [96]byte
-	b := append(arr[:0], key.Sum[:]...)
-	b = binary.AppendUvarint(b, gen)
-	return string(append(b, key.Execution...))
-}
-
-// finish unlists a flight that has ended, so that the next call starts anew.
-func (p *persisted[In, Out]) finish(fk flightKey, f *flight) {
-	p.mu.Lock()
-	if p.flights[fk] == f {
-		delete(p.flights, fk)
-	}
-	p.mu.Unlock()
-}
-
-// leave counts a caller out of a flight; the last one to leave cancels the
-// step's context and unlists the flight, so later callers start a new one
-// rather than join a step that is being cancelled. It returns how many
-// callers joined the flight so far.
-func (p *persisted[In, Out]) leave(fk flightKey, f *flight) int {
-	p.mu.Lock()
-	f.waiters--
-	last := f.waiters == 0
-	if last && p.flights[fk] == f {
-		delete(p.flights, fk)
-	}
-	joined := f.joined
-	p.mu.Unlock()
-	if last {
-		f.cancel()
-	}
-	return joined
-}
-
-// flyOnce is the body of a flight, unlisted when it ends. callStep catches
-// the step's panics; this catches a store's or codec's, which singleflight
-// would otherwise re-raise where no caller can recover them.
-func (p *persisted[In, Out]) flyOnce(f *flight, fk flightKey, next Step[In, Out], key keyer.Key, in In) (v any, err error) {
-	defer p.finish(fk, f)
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, &PanicError{Value: r, Stack: debug.Stack()}
-		}
-	}()
-	return p.fly(f, next, key, in)
-}
-
-// fly is the body of a flight: the second look, the step, the write.
-func (p *persisted[In, Out]) fly(f *flight, next Step[In, Out], key keyer.Key, in In) (any, error) {
-	ctx := f.ctx
-	// A flight that ended just before this one began has already stored the
-	// result; without this look its key would run twice.
-	e, err := p.store.Get(ctx, key, p.codec)
-	if err == nil {
-		if v, ok := asOut[Out](e.Value); ok {
-			return outcome[Out]{v: v, tier: e.Tier, origin: e.Origin}, nil
-		}
-		err = p.wrongType(e.Value)
-	}
-	if !errors.Is(err, backends.ErrNotFound) {
-		if p.cfg.strict {
-			err = p.storeErr("read", err)
-			p.fault(ctx, "read", key, err)
-			return nil, err
-		}
-		p.fault(ctx, "read", key, err)
-	}
-
-	start := time.Now()
-	out, err := callStep(ctx, next, in, f.goexit)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	res := outcome[Out]{v: out, ran: true, dur: now.Sub(start)}
-	entry := backends.Entry{Value: out, Created: now}
-	if p.cfg.ttl > 0 {
-		entry.Expires = now.Add(p.cfg.ttl)
-	}
-	if id, ok := scope.ExecutionID(ctx); ok {
-		entry.Execution = id
-	}
-	if p.cfg.observer != nil {
-		entry.Origin = p.cfg.observer.Origin(ctx)
-	}
-	// The result is worth keeping even if every caller has gone.
-	wctx := ctx
-	if ctx.Done() != nil {
-		wctx = context.WithoutCancel(ctx)
-	}
-	if err := p.store.Set(wctx, key, entry, p.codec); err != nil {
-		if p.cfg.strict {
-			res.err = p.storeErr("write", err)
-		}
-		p.fault(ctx, "write", key, err)
-	}
-	return res, nil
-}
-
-// callStep runs the step, turning a panic into a *PanicError. singleflight
-// must never see a panic: under DoChan it re-raises it in a goroutine of its
-// own, where no caller can recover it and the process dies. A step that
-// calls runtime.Goexit cannot be stopped, and singleflight then tells no
-// waiter; closing goexit tells them.
-func callStep[In, Out any](ctx context.Context, next Step[In, Out], in In, goexit chan struct{}) (out Out, err error) {
-	normal := false
-	defer func() {
-		if normal {
-			return
-		}
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-			return
-		}
-		close(goexit)
-	}()
-	out, err = next(ctx, in)
-	normal = true
-	return out, err
 }
 
 func (p *persisted[In, Out]) storeErr(op string, err error) error {
@@ -541,20 +615,6 @@ func (o observedPurger) PurgeExecution(ctx context.Context, id string) (int, err
 	n, err := o.store.PurgeExecution(ctx, id)
 	o.obs.Purged(ctx, o.store.Name(), id, n, err)
 	return n, err
-}
-
-type keyCtx struct{}
-
-// KeyFrom returns the key of the persisted step running with ctx, in the
-// stable string form of keyer.Key.String. Use it as an idempotency key with
-// external systems (payment APIs, message brokers): a re-run of the same call,
-// in this process or after a crash, has the same key.
-func KeyFrom(ctx context.Context) (string, bool) {
-	k, ok := ctx.Value(keyCtx{}).(*keyer.Key)
-	if !ok {
-		return "", false
-	}
-	return k.String(), true
 }
 
 // asOut returns v as a result: a stored nil is the zero value of an

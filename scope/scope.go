@@ -66,6 +66,9 @@ type Execution struct {
 	// find their store listed without taking the lock.
 	tracked atomic.Pointer[[]Purger]
 	ended   atomic.Bool
+	// dropped is set by End(nil) before it purges, so that a step still
+	// running can tell that its result must not land.
+	dropped atomic.Bool
 
 	mu sync.Mutex
 }
@@ -133,6 +136,12 @@ func (e *Execution) Track(p Purger) error {
 // Ended reports whether End has been called.
 func (e *Execution) Ended() bool { return e.ended.Load() }
 
+// Dropped reports whether End(nil) has been called: the execution's
+// Workflow-scoped entries are being, or have been, removed, and a result
+// produced for the execution after that must not be stored. A store write
+// followed by a Dropped that returns false is seen by End's purge.
+func (e *Execution) Dropped() bool { return e.dropped.Load() }
+
 // End ends the execution. With a nil err it removes the execution's
 // Workflow-scoped entries from every store its steps used, including stores
 // it only read from; with a non-nil err it keeps them (until their TTL) so
@@ -140,8 +149,9 @@ func (e *Execution) Ended() bool { return e.ended.Load() }
 // touched. End is idempotent: only the first call has an effect. It returns
 // the errors of the stores that could not be purged.
 //
-// Calls of the execution still in flight when End runs may write their
-// results after the purge; end an execution after its steps have returned.
+// A call of the execution still in flight when End(nil) runs stores
+// nothing: the middleware checks Dropped after its write and removes what
+// it wrote.
 func (e *Execution) End(err error) error {
 	return e.EndContext(context.Background(), err)
 }
@@ -152,6 +162,9 @@ func (e *Execution) EndContext(ctx context.Context, err error) error {
 	if e.ended.Load() {
 		e.mu.Unlock()
 		return nil
+	}
+	if err == nil {
+		e.dropped.Store(true)
 	}
 	e.ended.Store(true)
 	var stores []Purger

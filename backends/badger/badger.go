@@ -2,7 +2,6 @@ package badger
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +23,7 @@ const tierName = "badger"
 // for other kinds of records (metadata) that no entry key can collide with.
 const nsEntry = 'e'
 
-// purgeCheckEvery is how many keys PurgeExecution deletes between looks at
+// purgeCheckEvery is how many keys DeleteExecution deletes between looks at
 // its context.
 const purgeCheckEvery = 256
 
@@ -32,30 +31,22 @@ const purgeCheckEvery = 256
 // open Store in this one, holds the directory.
 var ErrLocked = errors.New("docket: badger directory is in use by another process (or another open Store)")
 
+// errNotOpened is what every method of a Store not made by Open returns.
+var errNotOpened = fmt.Errorf("badger: store not opened (use badger.Open): %w", backends.ErrClosed)
+
 var (
-	_ backends.Store = (*Store)(nil)
-	_ scope.Purger   = (*Store)(nil)
+	_ backends.Store     = (*Store)(nil)
+	_ backends.ByteStore = (*db)(nil)
+	_ scope.Purger       = (*Store)(nil)
 )
 
-// Store is a durable byte tier on a Badger database in one directory. Make
-// one with [Open] and release it with [Store.Close]. Its methods are safe for
-// concurrent use.
+// Store is a durable byte tier on a Badger database in one directory: a
+// backends.ByteTier (which owns the entry format, codec, expiry checks and
+// group commit) on Badger. Make one with [Open] and release it with
+// [Store.Close]. Its methods are safe for concurrent use.
 type Store struct {
-	// mu guards db against Close: every use of db holds it for reading, and
-	// Close takes it for writing before it closes db, so no call ever
-	// reaches a closed Badger (which panics in places rather than erring).
-	mu     sync.RWMutex
-	closed bool
-	db     *badgerdb.DB
-
-	dir     string
-	logger  *slog.Logger
-	commits committer
-
-	closeOnce sync.Once
-	closeErr  error
-	stopGC    chan struct{}
-	gcDone    sync.WaitGroup
+	tier *backends.ByteTier
+	db   *db
 }
 
 // Open opens, or creates, the Store in dir. Only one Store may have dir open
@@ -67,7 +58,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	db, err := badgerdb.Open(cfg.options(dir))
+	bdb, err := badgerdb.Open(cfg.options(dir))
 	if err != nil {
 		// Badger formats its lock error without %w, so only its text tells
 		// it apart.
@@ -76,61 +67,38 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		}
 		return nil, fmt.Errorf("badger: open %q: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, logger: cfg.logger, stopGC: make(chan struct{})}
+	d := &db{db: bdb, dir: dir, logger: cfg.logger, stopGC: make(chan struct{})}
 	if cfg.gcInterval > 0 {
-		s.gcDone.Add(1)
-		go s.runGC(cfg.gcInterval)
+		d.gcDone.Add(1)
+		go d.runGC(cfg.gcInterval)
 	}
-	return s, nil
+	return &Store{tier: backends.NewByteTier(tierName, d), db: d}, nil
 }
 
 // Name returns "badger".
 func (s *Store) Name() string { return tierName }
+
+// EncodesValues returns true: the Store keeps encoded bytes.
+func (s *Store) EncodesValues() bool { return true }
 
 // Close stops the background value-log GC and closes the database, waiting
 // for calls in progress to finish. After Close, every method returns an
 // error wrapping backends.ErrClosed. Close is idempotent: later calls return
 // nil.
 func (s *Store) Close() error {
-	first := false
-	s.closeOnce.Do(func() {
-		first = true
-		// GC holds mu for reading while it runs, so it must stop before
-		// Close can take mu.
-		close(s.stopGC)
-		s.gcDone.Wait()
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("badger: close %q: %w", s.dir, err)
-		}
-	})
-	if !first {
+	if s == nil || s.tier == nil {
+		return errNotOpened
+	}
+	return s.tier.Close()
+}
+
+// ByteStore returns the Badger byte store under the Store, for tools and
+// for backends/storetest, which plants damaged entries through it.
+func (s *Store) ByteStore() backends.ByteStore {
+	if s == nil || s.tier == nil {
 		return nil
 	}
-	return s.closeErr
-}
-
-func (s *Store) errClosed(op string) error {
-	return fmt.Errorf("badger: %s: %w", op, backends.ErrClosed)
-}
-
-// entryKey is the database key of k.
-func entryKey(k keyer.Key) ([]byte, error) {
-	b := make([]byte, 1, 1+keyHeaderMax+len(k.Execution)+len(k.Sum))
-	b[0] = nsEntry
-	return k.AppendBinary(b)
-}
-
-// keyHeaderMax bounds what a binary keyer.Key has besides the execution ID
-// and Sum: a tag byte and a uvarint length.
-const keyHeaderMax = 1 + binary.MaxVarintLen64
-
-// executionPrefix is the prefix of the database keys of every Workflow
-// entry of execution id, and of no other key.
-func executionPrefix(id string) []byte {
-	return keyer.AppendExecutionPrefix([]byte{nsEntry}, id)
+	return s.db
 }
 
 // Get returns the entry stored under key, its value decoded with c, and
@@ -140,49 +108,10 @@ func executionPrefix(id string) []byte {
 // with c: damaged, of an unknown format version, written by another codec,
 // or undecodable.
 func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return backends.Entry{}, err
+	if s == nil || s.tier == nil {
+		return backends.Entry{}, errNotOpened
 	}
-	k, err := entryKey(key)
-	if err != nil {
-		return backends.Entry{}, fmt.Errorf("badger: get: %w", err)
-	}
-	val, err := s.read(k)
-	if err != nil {
-		return backends.Entry{}, err
-	}
-	// val is a copy owned here, so the codec may keep slices of it.
-	e, err := backends.DecodeEntry(val, c)
-	if err != nil {
-		if errors.Is(err, backends.ErrExpired) {
-			return backends.Entry{}, err
-		}
-		return backends.Entry{}, fmt.Errorf("badger: get %v: %w", key, err)
-	}
-	e.Tier = tierName
-	return e, nil
-}
-
-func (s *Store) read(k []byte) ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, s.errClosed("get")
-	}
-	txn := s.db.NewTransaction(false)
-	defer txn.Discard()
-	item, err := txn.Get(k)
-	if err != nil {
-		if errors.Is(err, badgerdb.ErrKeyNotFound) {
-			return nil, backends.ErrNotFound
-		}
-		return nil, fmt.Errorf("badger: get: %w", err)
-	}
-	val, err := item.ValueCopy(nil)
-	if err != nil {
-		return nil, fmt.Errorf("badger: get: %w", err)
-	}
-	return val, nil
+	return s.tier.Get(ctx, key, c)
 }
 
 // Set stores e under key, encoded with c (see backends.EncodeEntry),
@@ -192,21 +121,83 @@ func (s *Store) read(k []byte) ([]byte, error) {
 // entry survives a killed process; with WithSyncWrites it also survives
 // power loss.
 func (s *Store) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if s == nil || s.tier == nil {
+		return errNotOpened
 	}
-	k, err := entryKey(key)
+	return s.tier.Set(ctx, key, e, c)
+}
+
+// Delete removes the entry stored under key, if any.
+func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
+	if s == nil || s.tier == nil {
+		return errNotOpened
+	}
+	return s.tier.Delete(ctx, key)
+}
+
+// PurgeExecution removes every Workflow entry of execution executionID and
+// returns how many it removed; Global entries and other executions' entries
+// are untouched. It walks the execution's key prefix (keys only, no values)
+// and deletes in batches, so writers are never blocked (Badger's DropPrefix
+// would stop all writes while it runs). If ctx ends midway, it returns the
+// count removed so far and ctx's error.
+func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
+	if s == nil || s.tier == nil {
+		return 0, errNotOpened
+	}
+	return s.tier.PurgeExecution(ctx, executionID)
+}
+
+// db is the backends.ByteStore on Badger. The ByteTier over it never calls
+// it after Close has begun, so it needs no guard against a closed Badger
+// (which panics in places rather than erring).
+type db struct {
+	db     *badgerdb.DB
+	dir    string
+	logger *slog.Logger
+
+	stopGC chan struct{}
+	gcDone sync.WaitGroup
+}
+
+// dbKey is the Badger key of an entry key.
+func dbKey(key []byte) []byte {
+	return append(append(make([]byte, 0, 1+len(key)), nsEntry), key...)
+}
+
+func (d *db) Get(_ context.Context, key []byte) ([]byte, error) {
+	txn := d.db.NewTransaction(false)
+	defer txn.Discard()
+	item, err := txn.Get(dbKey(key))
 	if err != nil {
-		return fmt.Errorf("badger: set: %w", err)
+		if errors.Is(err, badgerdb.ErrKeyNotFound) {
+			return nil, backends.ErrNotFound
+		}
+		return nil, err
 	}
-	val, err := backends.EncodeEntry(e, c)
-	if err != nil {
-		return fmt.Errorf("badger: set %v: %w", key, err)
+	return item.ValueCopy(nil)
+}
+
+// Put commits batch in as few transactions as Badger's size limit allows;
+// with SyncWrites, each is one fsync.
+func (d *db) Put(_ context.Context, batch []backends.Record) error {
+	txn := d.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	for _, r := range batch {
+		e := &badgerdb.Entry{Key: dbKey(r.Key), Value: r.Value, ExpiresAt: expiresAt(r.Meta.Expires)}
+		err := txn.SetEntry(e)
+		if errors.Is(err, badgerdb.ErrTxnTooBig) {
+			if err := txn.Commit(); err != nil {
+				return err
+			}
+			txn = d.db.NewTransaction(true)
+			err = txn.SetEntry(e)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	w := newWrite(k, val, expiresAt(e.Expires))
-	err = s.commit(w)
-	w.release()
-	return err
+	return txn.Commit()
 }
 
 // expiresAt is Badger's form of an expiry: Unix seconds, 0 for never. It
@@ -226,60 +217,32 @@ func expiresAt(t time.Time) uint64 {
 	return uint64(sec)
 }
 
-// Delete removes the entry stored under key, if any.
-func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	k, err := entryKey(key)
-	if err != nil {
-		return fmt.Errorf("badger: delete: %w", err)
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return s.errClosed("delete")
-	}
-	if err := s.db.Update(func(txn *badgerdb.Txn) error { return txn.Delete(k) }); err != nil {
-		return fmt.Errorf("badger: delete %v: %w", key, err)
-	}
-	return nil
+func (d *db) Delete(_ context.Context, key []byte) error {
+	k := dbKey(key)
+	return d.db.Update(func(txn *badgerdb.Txn) error { return txn.Delete(k) })
 }
 
-// PurgeExecution removes every Workflow entry of execution executionID and
-// returns how many it removed; Global entries and other executions' entries
-// are untouched. It walks the execution's key prefix (keys only, no values)
-// and deletes in batches, so writers are never blocked (Badger's DropPrefix
-// would stop all writes while it runs). If ctx ends midway, it returns the
-// count removed so far and ctx's error.
-func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, s.errClosed("purge execution")
-	}
-	prefix := executionPrefix(executionID)
-	wb := s.db.NewWriteBatch()
-	n, stopped, err := s.deletePrefix(ctx, wb, prefix)
+// DeleteExecution walks the execution's key prefix, reading keys only, and
+// deletes in a write batch, so writers go on meanwhile.
+func (d *db) DeleteExecution(ctx context.Context, _ string, prefix []byte) (int, error) {
+	wb := d.db.NewWriteBatch()
+	n, stopped, err := d.deletePrefix(ctx, wb, dbKey(prefix))
 	if err != nil {
 		wb.Cancel()
-		return 0, fmt.Errorf("badger: purge execution %q: %w", executionID, err)
+		return 0, err
 	}
 	// Also when ctx ended midway: the deletes queued so far are made, so
 	// the count returned is true.
 	if err := wb.Flush(); err != nil {
-		return 0, fmt.Errorf("badger: purge execution %q: %w", executionID, err)
+		return 0, err
 	}
 	return n, stopped
 }
 
 // deletePrefix queues the deletion of every key with prefix in wb. It
 // returns early with ctx's error in stopped when ctx ends.
-func (s *Store) deletePrefix(ctx context.Context, wb *badgerdb.WriteBatch, prefix []byte) (n int, stopped, err error) {
-	txn := s.db.NewTransaction(false)
+func (d *db) deletePrefix(ctx context.Context, wb *badgerdb.WriteBatch, prefix []byte) (n int, stopped, err error) {
+	txn := d.db.NewTransaction(false)
 	defer txn.Discard()
 	it := txn.NewIterator(badgerdb.IteratorOptions{Prefix: prefix})
 	defer it.Close()
@@ -299,40 +262,45 @@ func (s *Store) deletePrefix(ctx context.Context, wb *badgerdb.WriteBatch, prefi
 	return n, nil, nil
 }
 
+// Close stops the value-log GC, then closes Badger.
+func (d *db) Close() error {
+	close(d.stopGC)
+	d.gcDone.Wait()
+	if err := d.db.Close(); err != nil {
+		return fmt.Errorf("%q: %w", d.dir, err)
+	}
+	return nil
+}
+
 // runGC runs value-log GC every interval until Close.
-func (s *Store) runGC(interval time.Duration) {
-	defer s.gcDone.Done()
+func (d *db) runGC(interval time.Duration) {
+	defer d.gcDone.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stopGC:
+		case <-d.stopGC:
 			return
 		case <-t.C:
-			s.gcOnce()
+			d.gcOnce()
 		}
 	}
 }
 
 // gcOnce rewrites value-log files until Badger finds none worth rewriting.
-func (s *Store) gcOnce() {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return
-	}
+func (d *db) gcOnce() {
 	for {
 		select {
-		case <-s.stopGC:
+		case <-d.stopGC:
 			return
 		default:
 		}
-		err := s.db.RunValueLogGC(gcDiscardRatio)
+		err := d.db.RunValueLogGC(gcDiscardRatio)
 		if err == nil {
 			continue // a file was rewritten; there may be more
 		}
-		if !errors.Is(err, badgerdb.ErrNoRewrite) && !errors.Is(err, badgerdb.ErrRejected) && s.logger != nil {
-			s.logger.Warn("docket: badger value-log GC failed", "dir", s.dir, "err", err)
+		if !errors.Is(err, badgerdb.ErrNoRewrite) && !errors.Is(err, badgerdb.ErrRejected) && d.logger != nil {
+			d.logger.Warn("docket: badger value-log GC failed", "dir", d.dir, "err", err)
 		}
 		return
 	}

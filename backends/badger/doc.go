@@ -2,10 +2,11 @@
 // an embedded key-value store: results written here survive restarts and
 // crashes of the process.
 //
-// A [Store] keeps encoded bytes, in the entry format of backends.EncodeEntry
-// (format version, codec ID, created-at, expiry, producing execution, then
-// the codec's payload, all under a checksum). Put a memory tier before it,
-// so that hits do not decode:
+// A [Store] is a backends.ByteTier on Badger: the tier owns the entry format
+// (backends.EncodeEntry: format version, codec ID, created-at, expiry,
+// producing execution, then the codec's payload, all under a checksum), the
+// codec, expiry checks and group commit; this package keeps bytes in Badger.
+// Put a memory tier before it, so that hits do not decode:
 //
 //	db, err := badger.Open(dir)
 //	if err != nil { ... }
@@ -50,9 +51,9 @@
 //     most recent entries, which the middleware treats as misses.
 //
 // Sync costs a disk flush per write, about 0.4 ms here. Concurrent Sets
-// share flushes (group commit): a Set that arrives while another's commit is
-// in flight waits and is committed with the others that arrived, in one
-// Badger transaction and one flush. Badger alone does not do this: it
+// share flushes (group commit, done by backends.ByteTier): a Set that
+// arrives while another's commit is in flight waits and is committed with
+// the others that arrived, in one Badger transaction and one flush. Badger alone does not do this: it
 // batches concurrent transactions into one write but flushes its log once
 // per transaction. Measured with BenchmarkSetSync, 32 concurrent writers
 // reach 9 to 11 times the throughput of one (20k to 28k against 2.2k to
