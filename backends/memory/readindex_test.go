@@ -11,6 +11,7 @@ import (
 
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/backends/memory"
+	"github.com/docket-go/docket/backends/storetest"
 	"github.com/docket-go/docket/keyer"
 	"github.com/docket-go/docket/middleware"
 	"github.com/docket-go/docket/scope"
@@ -74,6 +75,10 @@ func TestZeroStore(t *testing.T) {
 				t.Errorf("Get(%d) = %v", g, got)
 			}
 		}
+	})
+
+	t.Run("conformance", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) backends.Store { return &memory.Store{} })
 	})
 
 	t.Run("Wrap", func(t *testing.T) {
