@@ -26,6 +26,8 @@ func benchScenario(b *testing.B, name string) {
 func BenchmarkHotKey(b *testing.B)            { benchScenario(b, "hot-key") }
 func BenchmarkZipf(b *testing.B)              { benchScenario(b, "zipf") }
 func BenchmarkUnique(b *testing.B)            { benchScenario(b, "unique") }
+func BenchmarkHits(b *testing.B)              { benchScenario(b, "hits") }
+func BenchmarkHitsParallel(b *testing.B)      { benchScenario(b, "hits-parallel") }
 func BenchmarkExecutions(b *testing.B)        { benchScenario(b, "executions") }
 func BenchmarkExecutionOverhead(b *testing.B) { benchScenario(b, "execution-overhead") }
 
@@ -34,7 +36,7 @@ func BenchmarkExecutionOverhead(b *testing.B) { benchScenario(b, "execution-over
 // execution that ends successfully leaves nothing for the next one with the
 // same ID.
 func TestSystems(t *testing.T) {
-	for _, s := range Systems(false) {
+	for _, s := range append(Systems(false), execMapSystem, otterBinarySystem) {
 		t.Run(s.Name, func(t *testing.T) {
 			w := &work{cost: time.Millisecond}
 			inst := s.build(t, 100)

@@ -19,16 +19,29 @@
 //     takes 100 µs.
 //   - unique: one caller, every call a new key, a step that costs nothing:
 //     the miss path alone (key, flight, store write).
+//   - hits: 10,000 keys stored beforehand, then called in random order by
+//     one caller: the hit path alone.
+//   - hits-parallel: the same with one caller per core, to show how hits
+//     scale: a hit that writes shared memory (a lock, a counter) makes the
+//     cores wait on each other's caches.
 //   - executions: 64 workers, each iteration one execution: Begin, a 5-step
 //     pipeline that calls each step 3 times, End; the step takes 100 µs.
 //   - execution-overhead: the same with one worker and a step that costs
 //     nothing, so that what is measured is the overhead of Begin, End and
 //     15 calls.
 //
+// Every call has a context that can be cancelled, as a server request's has
+// (http.Request.Context never has a nil Done), so that every system takes
+// the path real callers take.
+//
 // Docket runs each scenario in both scopes (the executions scenarios:
-// Workflow only) and with the tiers memory, memory+badger and
-// memory+sqlite. See
-// [Systems] for the peers and where their semantics differ.
+// Workflow only) and with the tiers memory, memory+badger, memory+sqlite
+// and memory+redis (the hits scenarios: memory only; memory+redis starts a
+// redis-server of its own on a free loopback port, and is left out with a
+// message when none is installed). See [Systems] for the peers and where
+// their semantics differ, and [Scenario.Systems] for the two peers only some
+// scenarios run: a per-execution map in the executions scenarios, and otter
+// on a key written by hand in the hits scenarios.
 //
 // # Metrics
 //

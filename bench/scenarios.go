@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,12 +29,32 @@ type Scenario struct {
 	Ops, QuickOps int
 	// WorkflowOnly limits Docket to Workflow scope.
 	WorkflowOnly bool
+	// Hits marks the scenarios that measure hits alone: they run the
+	// memory tier only, and peer (f) beside the others.
+	Hits bool
 
 	run func(b *testing.B, s System)
 }
 
-// Systems returns the systems the scenario runs.
-func (sc Scenario) Systems() []System { return Systems(sc.WorkflowOnly) }
+// Systems returns the systems the scenario runs: [Systems], with peer (e)
+// in the executions scenarios, and in the hits scenarios the caches (no
+// direct calls), memory tier only, with peer (f).
+func (sc Scenario) Systems() []System {
+	var sys []System
+	for _, s := range Systems(sc.WorkflowOnly) {
+		if sc.Hits && (s.Kind == Direct || s.Tier != "memory") {
+			continue
+		}
+		sys = append(sys, s)
+		switch {
+		case s.Kind == HandRolled && sc.WorkflowOnly:
+			sys = append(sys, execMapSystem)
+		case s.Kind == Otter && sc.Hits:
+			sys = append(sys, otterBinarySystem)
+		}
+	}
+	return sys
+}
 
 // Run runs the scenario for system s as a benchmark.
 func (sc Scenario) Run(b *testing.B, s System) {
@@ -56,11 +77,14 @@ const (
 	execWorkers = 64
 	execCost    = 100 * time.Microsecond
 
-	// capacity is every store's bound. Zipf gets twice its key count: a
-	// sharded LRU fills its shards unevenly, and no system should measure
-	// evictions of a working set that fits.
+	hitKeys = 10_000
+
+	// capacity is every store's bound. Zipf and hits get twice their key
+	// count: a sharded LRU fills its shards unevenly, and no system should
+	// measure evictions of a working set that fits.
 	capacity     = 10_000
 	zipfCapacity = 2 * zipfKeys
+	hitCapacity  = 2 * hitKeys
 )
 
 // Scenarios returns the suite.
@@ -83,6 +107,24 @@ func Scenarios() []Scenario {
 			Title: "every call a new key, 1 caller, step costs nothing: the miss path",
 			Op:    "call", CallsPerOp: 1, Ops: 200_000, QuickOps: 80_000,
 			run: runUnique,
+		},
+		{
+			Name:  "hits",
+			Title: "10,000 keys stored beforehand, called in random order by 1 caller: hits alone",
+			Op:    "call", CallsPerOp: 1, Ops: 2_000_000, QuickOps: 400_000,
+			Hits: true,
+			run: func(b *testing.B, s System) {
+				runHits(b, s, 1)
+			},
+		},
+		{
+			Name:  "hits-parallel",
+			Title: "as hits, with one caller per core (GOMAXPROCS)",
+			Op:    "call", CallsPerOp: 1, Ops: 2_000_000, QuickOps: 400_000,
+			Hits: true,
+			run: func(b *testing.B, s System) {
+				runHits(b, s, runtime.GOMAXPROCS(0))
+			},
 		},
 		{
 			Name:  "executions",
@@ -159,11 +201,22 @@ func (e *errs) check(b *testing.B) {
 	}
 }
 
+// requestContext returns the context every call of a run descends from: one
+// that can be cancelled, as a server request's is (http.Request.Context()
+// never has a nil Done), so that every system takes the path real callers
+// take. It is cancelled when b ends.
+func requestContext(b testing.TB) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	return ctx
+}
+
 // scopedContext returns the context the calls of scenarios without their
-// own executions run in: for Docket's Workflow scope one execution spans
-// the run. It is not ended; its store is discarded with the run.
-func scopedContext(s System, inst *instance) context.Context {
-	ctx := context.Background()
+// own executions run in: a request context, in which for Docket's Workflow
+// scope one execution spans the run. It is not ended; its store is
+// discarded with the run.
+func scopedContext(b testing.TB, s System, inst *instance) context.Context {
+	ctx := requestContext(b)
 	if s.Kind == Docket && s.Scope == scope.Workflow {
 		ctx, _ = inst.begin(ctx, "bench-run")
 	}
@@ -194,7 +247,7 @@ func runHotKey(b *testing.B, s System) {
 	w := &work{cost: hotCost}
 	inst := s.build(b, capacity)
 	call := inst.wrap("fetch", w.step)
-	ctx := scopedContext(s, inst)
+	ctx := scopedContext(b, s, inst)
 
 	var wg sync.WaitGroup
 	var e errs
@@ -262,7 +315,7 @@ func runZipf(b *testing.B, s System) {
 	w := &work{cost: zipfCost}
 	inst := s.build(b, zipfCapacity)
 	call := inst.wrap("fetch", w.step)
-	ctx := scopedContext(s, inst)
+	ctx := scopedContext(b, s, inst)
 	var e errs
 
 	b.ResetTimer()
@@ -280,7 +333,7 @@ func runUnique(b *testing.B, s System) {
 	w := &work{}
 	inst := s.build(b, capacity)
 	call := inst.wrap("fetch", w.step)
-	ctx := scopedContext(s, inst)
+	ctx := scopedContext(b, s, inst)
 
 	b.ResetTimer()
 	for i := range b.N {
@@ -289,6 +342,56 @@ func runUnique(b *testing.B, s System) {
 		}
 	}
 	b.StopTimer()
+	report(b, b.N, w)
+}
+
+var (
+	hitOnce   sync.Once
+	hitTrace  []uint16
+	hitInputs []Input
+)
+
+// hitWorkload returns the keys of the hits scenarios and the order they are
+// called in: uniformly random, drawn once from a fixed seed, so that no
+// cache gains from walking its entries in the order it stored them.
+func hitWorkload() ([]uint16, []Input) {
+	hitOnce.Do(func() {
+		r := rand.New(rand.NewPCG(3, 4))
+		hitTrace = make([]uint16, 1<<16)
+		for i := range hitTrace {
+			hitTrace[i] = uint16(r.IntN(hitKeys))
+		}
+		hitInputs = make([]Input, hitKeys)
+		for i := range hitInputs {
+			hitInputs[i] = Input{Tenant: "acme", ID: i, Page: i % 7}
+		}
+	})
+	return hitTrace, hitInputs
+}
+
+// runHits stores hitKeys results, then makes b.N calls of them from callers
+// goroutines: hits alone, the step never runs while the timer does.
+func runHits(b *testing.B, s System, callers int) {
+	trace, inputs := hitWorkload()
+	w := &work{}
+	inst := s.build(b, hitCapacity)
+	call := inst.wrap("fetch", w.step)
+	ctx := scopedContext(b, s, inst)
+	for _, in := range inputs {
+		if _, err := call(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w.runs.Store(0)
+	var e errs
+
+	b.ResetTimer()
+	parallel(callers, b.N, func(i int) {
+		_, err := call(ctx, inputs[trace[i%len(trace)]])
+		e.set(err)
+	})
+	b.StopTimer()
+	e.check(b)
 	report(b, b.N, w)
 }
 
@@ -303,10 +406,11 @@ func runExecutions(b *testing.B, s System, workers int, cost time.Duration) {
 		steps[i] = inst.wrap("stage"+strconv.Itoa(i+1), w.step)
 	}
 	var e errs
+	base := requestContext(b)
 
 	b.ResetTimer()
 	parallel(workers, b.N, func(i int) {
-		ctx, end := inst.begin(context.Background(), "exec-"+strconv.Itoa(i))
+		ctx, end := inst.begin(base, "exec-"+strconv.Itoa(i))
 		in := Input{Tenant: "acme", ID: 42}
 		for k, step := range steps {
 			var out Output

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -17,7 +18,9 @@ import (
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/backends/badger"
 	"github.com/docket-go/docket/backends/memory"
+	"github.com/docket-go/docket/backends/redis"
 	"github.com/docket-go/docket/backends/sqlite"
+	"github.com/docket-go/docket/internal/redistest"
 	"github.com/docket-go/docket/middleware"
 	"github.com/docket-go/docket/scope"
 )
@@ -61,7 +64,7 @@ type System struct {
 	Name  string
 	Kind  Kind
 	Scope scope.Scope // Docket only
-	Tier  string      // "memory", "memory+badger" or "memory+sqlite"; peers: "memory", direct: ""
+	Tier  string      // "memory", "memory+badger", "memory+sqlite" or "memory+redis"; peers: "memory", direct: ""
 }
 
 // Systems lists the peers, then Docket in each scope and tier. With
@@ -84,7 +87,9 @@ type System struct {
 //     re-raise it in the callers.
 //   - Keys: the peers key on a hex string of SHA-256 over the step name, the
 //     execution ID (executions only) and the JSON encoding of the input;
-//     Docket on its canonical encoding of the same input.
+//     Docket on its canonical encoding of the same input. (f), which only
+//     the hits scenarios run, keys on SHA-256 over the input written in
+//     binary by hand.
 func Systems(workflowOnly bool) []System {
 	sys := []System{
 		{Name: "direct", Kind: Direct},
@@ -97,11 +102,22 @@ func Systems(workflowOnly bool) []System {
 		scopes = scopes[:1]
 	}
 	for _, sc := range scopes {
-		for _, tier := range []string{"memory", "memory+badger", "memory+sqlite"} {
+		for _, tier := range tiers() {
 			sys = append(sys, System{Name: "docket-" + sc.String() + "-" + tier, Kind: Docket, Scope: sc, Tier: tier})
 		}
 	}
 	return sys
+}
+
+// tiers lists the tiers Docket runs on: memory+redis only where a
+// redis-server can be started (each run starts its own on a free loopback
+// port, with internal/redistest).
+func tiers() []string {
+	t := []string{"memory", "memory+badger", "memory+sqlite"}
+	if _, err := exec.LookPath(redistest.Binary); err == nil {
+		t = append(t, "memory+redis")
+	}
+	return t
 }
 
 // instance is a system built for one benchmark run, with a fresh store.
@@ -116,6 +132,9 @@ type instance struct {
 // build makes an instance holding at most capacity entries. What it opens is
 // closed by b's cleanup.
 func (s System) build(b testing.TB, capacity int) *instance {
+	if inst, ok := buildPeer(b, s, capacity); ok {
+		return inst
+	}
 	switch s.Kind {
 	case Direct:
 		return &instance{
@@ -156,6 +175,9 @@ func (s System) build(b testing.TB, capacity int) *instance {
 			}
 			b.Cleanup(func() { _ = db.Close() })
 			store = backends.Tiered(memory.New(capacity), db)
+		case "memory+redis":
+			srv := redistest.Start(b)
+			store = backends.Tiered(memory.New(capacity), redis.New(srv.Client(b)))
 		}
 		return &instance{
 			wrap: func(name string, fn StepFunc) StepFunc {

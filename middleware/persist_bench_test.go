@@ -54,7 +54,9 @@ func reportRate(b *testing.B) {
 // floor: hand-written key + SHA-256 + golang-lru Get, over 10k keys.
 func BenchmarkHit(b *testing.B) {
 	qs := benchQueries()
-	ctx := context.Background()
+	// A cancellable context, as a server request has.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 
 	floor, _ := lru.New[[32]byte, string](benchKeys)
 	for i := range qs {
@@ -120,6 +122,8 @@ func BenchmarkHit(b *testing.B) {
 // step runs once per round and a round takes about one step duration.
 func BenchmarkHotKey(b *testing.B) {
 	const callers = 1000
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var runs atomic.Int64
 	var wall time.Duration
 	for i := 0; b.Loop(); i++ {
@@ -135,7 +139,7 @@ func BenchmarkHotKey(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				<-start
-				if _, err := step(context.Background(), query{"hot", i}); err != nil {
+				if _, err := step(ctx, query{"hot", i}); err != nil {
 					panic(err)
 				}
 			}()

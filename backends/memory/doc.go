@@ -6,23 +6,35 @@
 //
 // An LRU Get is a write: it moves the entry to the front of the recency
 // list. golang-lru's Cache therefore takes one exclusive lock for every Get,
-// and a cache that every persisted call hits first stops scaling at one core.
-// A [Store] splits the capacity over independent shards, each an
-// simplelru.LRU with its own mutex, so that concurrent hits on different keys
-// rarely meet on a lock. The price is that recency is per shard: the entry
-// evicted is the least recently used of its shard, not of the whole store,
-// and a shard can be full and evicting while another still has room (a key's
-// shard is fixed by its hash, and each shard holds an equal share of the
-// capacity). Leave some headroom above the working set, or use
-// [WithShards](1) for one LRU order over the whole store.
+// and a cache that every persisted call hits first stops scaling at one
+// core; even an uncontended lock is a write to a cache line that the other
+// cores then have to fetch back.
 //
-// Recency is also approximate within a shard: a hit moves its entry to the
-// front of the LRU list only once the entry has aged by half the shard's
-// capacity in inserts since it was last moved. Moving on every hit touches
-// the entry's neighbours in the list, two cache misses on a large cache,
-// which made a hit cost half again as much; an entry that is hit often is
-// still moved long before eviction could reach it, but one hit just
-// before a burst of other hits and inserts can be evicted as if unused.
+// A [Store] splits the capacity over independent shards, each an
+// simplelru.LRU with its own mutex, which keeps the eviction order, and a
+// read index beside it: a hash table of the shard's entries that writers
+// change under the shard's mutex in ways a reader may observe at any moment,
+// and replace whole with one atomic store when it grows. A hit searches the
+// read index with loads alone: no lock, no reader count, no shared counter,
+// so concurrent hits, on one key or many, do not slow each other down.
+//
+// Recency is recorded by a hit and applied by a later Set, as the CLOCK
+// algorithm does: a hit marks its entry (a write only if the mark is not
+// already set, so an entry hit all the time is written once per trip
+// through the LRU order), and a Set that has to evict first moves every
+// marked entry it finds at the end of the LRU list to the front, clearing
+// its mark, and then evicts the oldest unmarked one. An entry hit since it
+// last reached the end of the list is therefore never evicted ahead of an
+// unused one, but among entries hit in that time the order is that of their
+// last move, not of their last hit: eviction order is approximately, not
+// exactly, least recently used.
+//
+// Recency is also per shard: the entry evicted is the least recently used
+// of its shard, not of the whole store, and a shard can be full and
+// evicting while another still has room (a key's shard is fixed by its
+// hash, and each shard holds an equal share of the capacity). Leave some
+// headroom above the working set, or use [WithShards](1) for one LRU order
+// over the whole store.
 //
 // A Store also knows what a plain LRU does not: per-entry expiry
 // (Entry.Expires) and which execution an entry belongs to, so that
@@ -43,4 +55,6 @@
 //     between callers and must be treated as immutable.
 //   - No goroutines: all work happens inside the calls, so a Store needs no
 //     Close.
+//   - The zero Store is ready to use, with a bound of [DefaultMaxEntries]
+//     entries; [New] sets another bound.
 package memory

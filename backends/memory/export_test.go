@@ -5,10 +5,11 @@ import "github.com/docket-go/docket/keyer"
 // Test-only views of a Store's internals.
 
 // NumShards returns the number of shards.
-func (s *Store) NumShards() int { return len(s.shards) }
+func (s *Store) NumShards() int { s.lazyInit(); return len(s.shards) }
 
 // ShardCapacities returns each shard's capacity.
 func (s *Store) ShardCapacities() []int {
+	s.lazyInit()
 	caps := make([]int, len(s.shards))
 	for i := range s.shards {
 		caps[i] = s.shards[i].capacity
@@ -31,7 +32,7 @@ func (s *Store) ShardLens() []int {
 // ShardOf returns the index of key's shard.
 func (s *Store) ShardOf(key keyer.Key) int {
 	k := mapKey{exec: key.Execution, sum: key.Sum}
-	sh := s.shardFor(&k)
+	sh := s.shardOf(s.hash(&k))
 	for i := range s.shards {
 		if &s.shards[i].shard == sh {
 			return i
@@ -44,7 +45,7 @@ func (s *Store) ShardOf(key keyer.Key) int {
 // its recency or removing it.
 func (s *Store) Holds(key keyer.Key) bool {
 	k := mapKey{exec: key.Execution, sum: key.Sum}
-	sh := s.shardFor(&k)
+	sh := s.shardOf(s.hash(&k))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.lru.Contains(k)
@@ -87,4 +88,23 @@ func (s *Store) ExecShardsTracked() int {
 	s.execs.mu.Lock()
 	defer s.execs.mu.Unlock()
 	return len(s.execs.m)
+}
+
+// TableSlots returns the number of slots in each shard's read index.
+func (s *Store) TableSlots() []int {
+	s.lazyInit()
+	n := make([]int, len(s.shards))
+	for i := range s.shards {
+		n[i] = len(s.shards[i].read.Load().slots)
+	}
+	return n
+}
+
+// LockShard locks key's shard until the returned function is called.
+func (s *Store) LockShard(key keyer.Key) (unlock func()) {
+	s.lazyInit()
+	k := mapKey{exec: key.Execution, sum: key.Sum}
+	sh := s.shardOf(s.hash(&k))
+	sh.mu.Lock()
+	return sh.mu.Unlock
 }

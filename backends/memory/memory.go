@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -26,7 +27,13 @@ const maxDefaultShards = 64
 
 // maxShards bounds WithShards: execShards keeps one bit per shard in a
 // uint64.
-const maxShards = 64
+const (
+	maxShardBits = 6
+	maxShards    = 1 << maxShardBits
+)
+
+// DefaultMaxEntries is the bound of a zero Store, one not made by New.
+const DefaultMaxEntries = 10_000
 
 // minEntriesPerShard keeps default shards large enough that per-shard LRU
 // order stays a fair approximation of global LRU order.
@@ -35,12 +42,20 @@ const minEntriesPerShard = 16
 var _ backends.Store = (*Store)(nil)
 
 // Store is a sharded, bounded LRU cache of decoded entries. Its methods are
-// safe for concurrent use. Make one with [New].
+// safe for concurrent use. Make one with [New]; the zero Store is ready to
+// use too, and holds at most [DefaultMaxEntries] entries. A Store must not
+// be copied after first use.
 type Store struct {
+	// ready is set once shards, mask and seed are built; they are not
+	// changed afterwards, so every operation reads them without a lock.
+	ready  atomic.Bool
+	initMu sync.Mutex
 	shards []paddedShard
 	mask   uint64
 	seed   maphash.Seed
-	execs  execShards
+	// execs is behind a pointer: its mutex, written by Sets of executions,
+	// must not share a cache line with the fields every Get reads.
+	execs *execShards
 }
 
 // execShards records which shards hold entries of each execution, so that
@@ -61,38 +76,44 @@ type mapKey struct {
 	sum  keyer.Sum
 }
 
-// item is what a shard keeps per key.
+// item is what a shard keeps per key. Its fields are not changed once it is
+// published, except hit.
 type item struct {
+	key   mapKey
 	entry backends.Entry
 	// deadline is Entry.Expires on the monotonic clock (see monoNow), or
 	// noDeadline. Comparing two int64s on Get is cheaper than a time.Time
 	// comparison and immune to wall-clock steps.
 	deadline int64
-	// promoted is the shard's insert count when the item was last moved to
-	// the front of the LRU list (under the shard's lock).
-	promoted uint64
+	// hit is set by a Get and cleared when the item is moved to the front
+	// of the LRU list (see makeRoom): the item's one mutable field.
+	hit atomic.Bool
 }
 
 const noDeadline = math.MaxInt64
 
 type shard struct {
+	// read is the index Get searches without a lock. It is alone in its
+	// cache line: the fields below are written by every Set.
+	read atomic.Pointer[table]
+	_    [120]byte
+
 	mu  sync.Mutex
 	lru *simplelru.LRU[mapKey, *item]
+	// seed is the Store's, for hashing keys (see keyHash).
+	seed maphash.Seed
 	// bit is this shard's bit in execs.
 	bit   uint64
 	execs *execShards
 	// index lists each execution's keys in this shard, so PurgeExecution
 	// visits only them. Kept in step with lru by Set and by onEvict, which
-	// simplelru calls (under mu) for every removal: eviction, Remove, sweep.
+	// simplelru calls (under mu) for every removal: eviction, Remove, sweep;
+	// onEvict also takes the key out of read.
 	index map[string]map[mapKey]struct{}
 	// capacity is this shard's share of maxEntries.
 	capacity int
 	// sets counts Sets since the last full sweep.
 	sets int
-	// inserts counts every Set, for the age of items (see Get).
-	inserts uint64
-	// promoteAge is the age at which a hit moves an item: capacity/2.
-	promoteAge uint64
 	// minDeadline is a lower bound of the deadlines in the shard: a full
 	// sweep is pointless while it lies in the future. Removals leave it
 	// stale-low, which costs at most one sweep that finds nothing.
@@ -145,18 +166,36 @@ func New(maxEntries int, opts ...Option) *Store {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
+	s := &Store{}
+	s.build(maxEntries, cfg)
+	s.ready.Store(true)
+	return s
+}
+
+// lazyInit builds a zero Store on its first use.
+func (s *Store) lazyInit() {
+	if s.ready.Load() {
+		return
+	}
+	s.initMu.Lock()
+	defer s.initMu.Unlock()
+	if !s.ready.Load() {
+		s.build(DefaultMaxEntries, config{})
+		s.ready.Store(true)
+	}
+}
+
+func (s *Store) build(maxEntries int, cfg config) {
 	n := cfg.shards
 	if n == 0 {
 		n = floorPow2(max(1, min(maxDefaultShards, maxEntries/minEntriesPerShard)))
 	}
 	n = min(n, floorPow2(maxEntries), maxShards)
 
-	s := &Store{
-		shards: make([]paddedShard, n),
-		mask:   uint64(n - 1),
-		seed:   maphash.MakeSeed(),
-		execs:  execShards{m: map[string]uint64{}},
-	}
+	s.shards = make([]paddedShard, n)
+	s.mask = uint64(n - 1)
+	s.seed = maphash.MakeSeed()
+	s.execs = &execShards{m: map[string]uint64{}}
 	per, extra := maxEntries/n, maxEntries%n
 	for i := range s.shards {
 		sh := &s.shards[i].shard
@@ -165,16 +204,16 @@ func New(maxEntries int, opts ...Option) *Store {
 			sh.capacity++
 		}
 		sh.index = make(map[string]map[mapKey]struct{})
-		sh.bit, sh.execs = 1<<i, &s.execs
+		sh.bit, sh.execs = 1<<i, s.execs
+		sh.seed = s.seed
 		sh.minDeadline = noDeadline
-		sh.promoteAge = uint64(sh.capacity / 2)
+		sh.read.Store(newTable(minTableSlots))
 		lru, err := simplelru.NewLRU(sh.capacity, sh.onEvict)
 		if err != nil { // unreachable: capacity >= 1 since n <= maxEntries
 			panic("memory: " + err.Error())
 		}
 		sh.lru = lru
 	}
-	return s
 }
 
 func floorPow2(n int) int { return 1 << (bits.Len(uint(n)) - 1) }
@@ -186,58 +225,66 @@ func (s *Store) Name() string { return tierName }
 // carries every result type exactly.
 func (s *Store) EncodesValues() bool { return false }
 
-func (s *Store) shardFor(k *mapKey) *shard {
+func (s *Store) hash(k *mapKey) uint64 { return keyHash(s.seed, k) }
+
+// keyHash returns k's hash: its low bits pick the shard, the others the
+// slot in the shard's read index. Sum is a SHA-256, so its first bytes are
+// as good a hash as any. (A plain function, not a func value, so that k
+// stays on the caller's stack.)
+func keyHash(seed maphash.Seed, k *mapKey) uint64 {
 	h := binary.LittleEndian.Uint64(k.sum[:8])
 	if k.exec != "" {
 		// Sum does not cover the execution ID, so without this every
 		// execution's call of one step with one input would land in the
-		// same shard: many executions running the same workflow would
-		// contend on one lock.
-		h ^= maphash.String(s.seed, k.exec)
+		// same shard and slot: many executions running the same workflow
+		// would contend on one lock and probe one long run of slots.
+		h ^= maphash.String(seed, k.exec)
 	}
-	return &s.shards[h&s.mask].shard
+	return h
 }
+
+func (s *Store) shardOf(h uint64) *shard { return &s.shards[h&s.mask].shard }
 
 // Get returns the entry stored under key, with Tier set to "memory". A miss
 // returns backends.ErrNotFound; an expired entry is removed and
 // backends.ErrExpired (which is also ErrNotFound) returned. The codec is not
 // used: the entry's Value is returned as it was stored.
+//
+// A hit takes no lock and writes no memory other goroutines read, except
+// once per trip of its entry through the LRU order: the first hit after the
+// entry was stored or moved to the front marks it as used.
 func (s *Store) Get(_ context.Context, key keyer.Key, _ backends.Codec) (backends.Entry, error) {
+	s.lazyInit()
 	k := mapKey{exec: key.Execution, sum: key.Sum}
-	sh := s.shardFor(&k)
-	sh.mu.Lock()
-	it, ok := sh.lru.Peek(k)
-	// Moving an entry to the front of the list touches its neighbours, two
-	// cache misses on a large cache, on every hit. An entry is moved only
-	// once it has aged by half the shard's capacity in inserts since it was
-	// last moved, before eviction can reach it: eviction order is then
-	// approximately, not exactly, least recently used.
-	if ok && sh.inserts-it.promoted > sh.promoteAge {
-		sh.lru.Get(k)
-		it.promoted = sh.inserts
-	}
-	sh.mu.Unlock()
-	if !ok {
+	h := s.hash(&k)
+	sh := s.shardOf(h)
+	it := sh.read.Load().lookup(&k, h)
+	if it == nil {
 		return backends.Entry{}, backends.ErrNotFound
 	}
-	// The clock is read outside the lock, and only for entries that can
-	// expire, to keep the critical section to the map lookup and list move.
 	if it.deadline != noDeadline {
 		if now := monoNow(); now >= it.deadline {
-			sh.removeExpired(k, now)
+			sh.removeExpired(&k, it)
 			return backends.Entry{}, backends.ErrExpired
 		}
+	}
+	// Recency is recorded, not applied: moving the entry to the front of
+	// the LRU list needs the lock, so it is left to the Set that finds the
+	// entry at the end of the list (see makeRoom). Loading first keeps an
+	// entry that is hit all the time from being written all the time.
+	if !it.hit.Load() {
+		it.hit.Store(true)
 	}
 	return it.entry, nil
 }
 
-// removeExpired removes k if it is still expired: between Get's unlock and
-// this lock another goroutine may have stored a fresh entry under k, which
+// removeExpired removes it if it is still the entry under k: since Get
+// found it, another goroutine may have stored a fresh entry under k, which
 // must stay.
-func (sh *shard) removeExpired(k mapKey, now int64) {
+func (sh *shard) removeExpired(k *mapKey, it *item) {
 	sh.mu.Lock()
-	if it, ok := sh.lru.Peek(k); ok && it.deadline <= now {
-		sh.lru.Remove(k)
+	if cur, ok := sh.lru.Peek(*k); ok && cur == it {
+		sh.lru.Remove(*k)
 	}
 	sh.mu.Unlock()
 }
@@ -248,8 +295,10 @@ func (sh *shard) removeExpired(k mapKey, now int64) {
 // passed is not stored (and the old entry under key is removed). Set never
 // fails.
 func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backends.Codec) error {
+	s.lazyInit()
 	k := mapKey{exec: key.Execution, sum: key.Sum}
-	sh := s.shardFor(&k)
+	h := s.hash(&k)
+	sh := s.shardOf(h)
 	// Read the monotonic clock before time.Until reads the wall clock, so
 	// that the deadline errs early, never late.
 	now := monoNow()
@@ -266,17 +315,24 @@ func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backen
 			deadline = now + d
 		}
 	}
+	// Items are never changed once stored (Get hands out copies of the
+	// entry without holding the lock), so Tier is set here.
+	e.Tier = tierName
+	it := &item{key: k, entry: e, deadline: deadline}
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// Expired entries at the LRU tail are dropped first, so they, and not a
 	// live entry, make room for the new one.
 	sh.sweepTail(now)
-	// Items are never changed once stored (Get hands out copies of the
-	// entry without holding the lock), so Tier is set here.
-	e.Tier = tierName
-	sh.inserts++
-	sh.lru.Add(k, &item{entry: e, deadline: deadline, promoted: sh.inserts})
+	read := sh.read.Load()
+	if read.lookup(&k, h) == nil && sh.lru.Len() >= sh.capacity {
+		sh.makeRoom()
+	}
+	sh.lru.Add(k, it) // evicts the oldest entry if the shard is full
+	if read.put(it, h) {
+		sh.read.Store(read.rebuild(sh.seed))
+	}
 	if k.exec != "" {
 		keys := sh.index[k.exec]
 		if keys == nil {
@@ -300,6 +356,24 @@ func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backen
 		}
 	}
 	return nil
+}
+
+// makeRoom applies the recency that hits recorded (Get cannot: it takes no
+// lock) to the end of the LRU list, where it decides what is evicted: while
+// the oldest entry has been hit since it was last moved, it is moved to the
+// front and its mark cleared. The Add that follows evicts the first oldest
+// entry without hits, as the CLOCK algorithm does. Each move clears a mark
+// that a hit set, so the work is O(1) per operation, amortized, and the loop
+// ends within one pass over the shard. The caller holds sh.mu.
+func (sh *shard) makeRoom() {
+	for {
+		k, it, ok := sh.lru.GetOldest()
+		if !ok || !it.hit.Load() {
+			return
+		}
+		it.hit.Store(false)
+		sh.lru.Get(k)
+	}
 }
 
 // sweepTail removes up to two expired entries from the least recently used
@@ -331,9 +405,11 @@ func (sh *shard) sweep(now int64) int {
 	return n
 }
 
-// onEvict keeps the execution index in step with the LRU. simplelru calls it
-// synchronously for every removal, so it runs under sh.mu.
+// onEvict keeps the read index and the execution index in step with the
+// LRU. simplelru calls it synchronously for every removal, so it runs under
+// sh.mu.
 func (sh *shard) onEvict(k mapKey, _ *item) {
+	sh.read.Load().remove(&k, keyHash(sh.seed, &k))
 	if k.exec == "" {
 		return
 	}
@@ -353,8 +429,9 @@ func (sh *shard) onEvict(k mapKey, _ *item) {
 
 // Delete removes the entry stored under key, if any.
 func (s *Store) Delete(_ context.Context, key keyer.Key) error {
+	s.lazyInit()
 	k := mapKey{exec: key.Execution, sum: key.Sum}
-	sh := s.shardFor(&k)
+	sh := s.shardOf(s.hash(&k))
 	sh.mu.Lock()
 	sh.lru.Remove(k)
 	sh.mu.Unlock()
@@ -369,11 +446,12 @@ func (s *Store) PurgeExecution(_ context.Context, executionID string) (int, erro
 	if executionID == "" {
 		return 0, nil
 	}
+	s.lazyInit()
 	s.execs.mu.Lock()
 	mask := s.execs.m[executionID]
 	s.execs.mu.Unlock()
 	n := 0
-	// An execution's keys are spread over the shards (see shardFor); visit
+	// An execution's keys are spread over the shards (see Store.hash); visit
 	// the ones that hold some. A Set racing with this purge may add a shard
 	// after mask was read: End is for executions whose steps have returned.
 	for i := range s.shards {
@@ -397,6 +475,7 @@ func (s *Store) PurgeExecution(_ context.Context, executionID string) (int, erro
 // already sweep expired entries as they go; DeleteExpired is for freeing
 // them at once, for instance before measuring memory.
 func (s *Store) DeleteExpired() int {
+	s.lazyInit()
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i].shard
@@ -413,6 +492,7 @@ func (s *Store) DeleteExpired() int {
 // included. It locks each shard in turn, so under concurrent writes it is a
 // close estimate, never above maxEntries.
 func (s *Store) Len() int {
+	s.lazyInit()
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i].shard
