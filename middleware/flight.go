@@ -120,7 +120,8 @@ func (f *flight[Out]) unlist() {
 	sh.mu.Unlock()
 }
 
-// leave counts a caller out of f and returns how many callers joined it.
+// leave counts a caller that gives up waiting out of f and returns how
+// many callers joined it.
 // The last caller to leave unlists f before it cancels the step's context,
 // so that no caller ever joins a flight that is being cancelled (the role
 // singleflight's Forget plays).

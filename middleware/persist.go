@@ -301,7 +301,11 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		}
 		return zero, ctx.Err()
 	}
-	joined := f.leave()
+	// The flight is over and unlisted, so nobody joins it any more and its
+	// count of joined callers is final: a caller that got its result
+	// leaves without taking the registry's lock (a hot key has a thousand
+	// such callers at once), and the step's context was cancelled by fly.
+	joined := f.joined
 	if f.panicked != nil {
 		if o != nil {
 			o.Result = ResultError
@@ -343,6 +347,9 @@ func (p *persisted[In, Out]) fly(f *flight[Out], next Step[In, Out], key keyer.K
 		// starts a new flight finds it in its second look.
 		f.unlist()
 		close(f.done)
+		// The step has returned: what it left running on its context
+		// stops now, whoever still waits.
+		f.sctx.cancel()
 	}()
 	p.run(f, next, key, exec, in, looked)
 	normal = true
