@@ -12,7 +12,7 @@ import (
 
 // ErrUnsupported is returned (wrapped) by the bulk operations of a store
 // that cannot list or select its entries.
-var ErrUnsupported = errors.New("docket: not supported by this store")
+var ErrUnsupported = errors.New("backends: not supported by this store")
 
 // Filter selects entries for the bulk operations: an entry matches when it
 // matches every field that is set. The zero Filter matches every entry.

@@ -72,7 +72,7 @@ var crc32c = crc32.MakeTable(crc32.Castagnoli)
 func EncodeEntry(e Entry, c Codec) ([]byte, error) {
 	payload, err := c.Encode(e.Value)
 	if err != nil {
-		return nil, fmt.Errorf("docket: encode entry value: %w", err)
+		return nil, fmt.Errorf("backends: encode entry value: %w", err)
 	}
 	extLen := extensionsLen(e)
 	n := entryFixedLen +

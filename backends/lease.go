@@ -10,7 +10,7 @@ import (
 // ErrLeaseLost means a lease ended before its holder committed: it expired
 // (the holder paused or lost its connection past the lease's TTL) or another
 // process took it over. The holder's result was not stored.
-var ErrLeaseLost = errors.New("docket: lease lost")
+var ErrLeaseLost = errors.New("backends: lease lost")
 
 // Coordinator is implemented by a store that several processes share (such
 // as backends/redis). It lets one process at a time run a key's step and

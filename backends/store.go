@@ -12,20 +12,20 @@ import (
 var (
 	// ErrNotFound means the store has no live entry for the key. A Get of an
 	// expired entry returns an error that is both ErrNotFound and ErrExpired.
-	ErrNotFound = errors.New("docket: entry not found")
+	ErrNotFound = errors.New("backends: entry not found")
 	// ErrExpired means the entry's TTL has passed; it is also ErrNotFound.
 	ErrExpired = expiredError{}
 	// ErrCorrupt means a stored entry could not be read back (truncated,
 	// unknown format, undecodable). The middleware treats it as a miss and
 	// overwrites the entry.
-	ErrCorrupt = errors.New("docket: corrupt entry")
+	ErrCorrupt = errors.New("backends: corrupt entry")
 	// ErrClosed is returned by every operation on a closed store.
-	ErrClosed = errors.New("docket: store closed")
+	ErrClosed = errors.New("backends: store closed")
 )
 
 type expiredError struct{}
 
-func (expiredError) Error() string        { return "docket: entry expired" }
+func (expiredError) Error() string        { return "backends: entry expired" }
 func (expiredError) Is(target error) bool { return target == ErrNotFound }
 
 // Entry is one stored result.

@@ -6,11 +6,11 @@ import (
 )
 
 // ErrGoexit is returned to the callers of a step that called runtime.Goexit.
-var ErrGoexit = errors.New("docket: step called runtime.Goexit")
+var ErrGoexit = errors.New("middleware: step called runtime.Goexit")
 
 // ErrStore is wrapped, together with the store's own error, by the errors
 // of strict steps (WithStrict) whose store failed.
-var ErrStore = errors.New("docket: store fault")
+var ErrStore = errors.New("middleware: store fault")
 
 // PanicError is what callers of a panicking step panic with: the value the
 // step panicked with and the stack where it did.

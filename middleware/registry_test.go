@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -260,5 +261,24 @@ func TestStepContextAsParent(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a context derived from the step's was not cancelled when the last caller left")
+	}
+}
+
+// TestErrorsSayDocketOnce: an error a call returns names the library once,
+// however many layers wrap it.
+func TestErrorsSayDocketOnce(t *testing.T) {
+	wf := middleware.Wrap("wf", freeStep, middleware.WithPersistence(memory.New(10), scope.Workflow, time.Hour))
+	_, noExec := wf(context.Background(), query{User: "a"})
+	faulty := &faultyStore{Store: memory.New(10), setErr: backends.ErrClosed}
+	strict := middleware.Wrap("strict", freeStep, middleware.WithPersistence(faulty, scope.Global, time.Hour),
+		middleware.WithStrict(), middleware.WithLogger(nil))
+	_, writeErr := strict(context.Background(), query{User: "a"})
+	for _, err := range []error{noExec, writeErr} {
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if n := strings.Count(err.Error(), "docket:"); n != 1 {
+			t.Errorf("%q says \"docket:\" %d times, want once", err, n)
+		}
 	}
 }

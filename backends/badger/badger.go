@@ -29,7 +29,7 @@ const purgeCheckEvery = 256
 
 // ErrLocked is returned (wrapped) by Open when another process, or another
 // open Store in this one, holds the directory.
-var ErrLocked = errors.New("docket: badger directory is in use by another process (or another open Store)")
+var ErrLocked = errors.New("the directory is in use by another process (or another open Store)")
 
 // errNotOpened is what every method of a Store not made by Open returns.
 var errNotOpened = fmt.Errorf("badger: store not opened (use badger.Open): %w", backends.ErrClosed)

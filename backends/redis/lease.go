@@ -16,7 +16,7 @@ import (
 )
 
 // errLeaseEnded is returned by a second Commit or Release of one lease.
-var errLeaseEnded = errors.New("docket: lease already committed or released")
+var errLeaseEnded = errors.New("redis: lease already committed or released")
 
 // Acquire returns key's stored entry (a hit, nil Lease) or a Lease to run
 // its step; see backends.Coordinator for the contract. Each look is one

@@ -36,14 +36,14 @@ const deleteBatch = 1000
 var (
 	// ErrNotDatabase means the file is not a SQLite database. Open leaves
 	// it untouched.
-	ErrNotDatabase = errors.New("docket: not a SQLite database")
+	ErrNotDatabase = errors.New("not a SQLite database")
 	// ErrForeignDatabase means the file is a SQLite database that holds
 	// tables of another application and no Docket schema. Open leaves it
 	// untouched.
-	ErrForeignDatabase = errors.New("docket: SQLite database belongs to another application")
+	ErrForeignDatabase = errors.New("the SQLite database belongs to another application")
 	// ErrNewerSchema means the database was written by a newer Docket, with
 	// a schema version this one does not know. Open leaves it untouched.
-	ErrNewerSchema = errors.New("docket: SQLite schema is newer than this Docket knows")
+	ErrNewerSchema = errors.New("the SQLite schema is newer than this version of Docket knows")
 )
 
 // errNotOpened is what every method of a Store not made by Open returns.
