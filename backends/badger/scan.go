@@ -6,6 +6,7 @@ import (
 	badgerdb "github.com/dgraph-io/badger/v4"
 
 	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/keyer"
 	"github.com/docket-go/docket/scope"
 )
 
@@ -113,4 +114,14 @@ func (d *db) DeleteWhere(ctx context.Context, f backends.Filter, match func(back
 		return 0, err
 	}
 	return n, stopped
+}
+
+// Inspect returns the Info of the entry stored under key and the codec's
+// encoding of its value, without decoding it, expired or not; see
+// backends.ByteTier.Inspect.
+func (s *Store) Inspect(ctx context.Context, key keyer.Key) (backends.Info, []byte, error) {
+	if s == nil || s.tier == nil {
+		return backends.Info{}, nil, errNotOpened
+	}
+	return s.tier.Inspect(ctx, key)
 }

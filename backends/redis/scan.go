@@ -239,3 +239,13 @@ func (b *byteStore) deleteCounted(ctx context.Context, key []byte) (int, error) 
 	removed, err := deleteScript.Run(ctx, b.c, keys, args...).Int()
 	return removed, fault(err)
 }
+
+// Inspect returns the Info of the entry stored under key and the codec's
+// encoding of its value, without decoding it; see
+// backends.ByteTier.Inspect.
+func (s *Store) Inspect(ctx context.Context, key keyer.Key) (backends.Info, []byte, error) {
+	if !s.made() {
+		return backends.Info{}, nil, errNotMade
+	}
+	return s.tier.Inspect(ctx, key)
+}

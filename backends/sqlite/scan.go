@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/keyer"
 	"github.com/docket-go/docket/scope"
 )
 
@@ -131,4 +132,14 @@ func (d *db) Scan(ctx context.Context, f backends.Filter, fn func(backends.ScanR
 func (d *db) DeleteWhere(ctx context.Context, f backends.Filter, _ func(backends.ScanRecord) bool) (int, error) {
 	cond, args := where(f)
 	return d.deleteWhere(ctx, cond, args...)
+}
+
+// Inspect returns the Info of the entry stored under key and the codec's
+// encoding of its value, without decoding it, expired or not; see
+// backends.ByteTier.Inspect.
+func (s *Store) Inspect(ctx context.Context, key keyer.Key) (backends.Info, []byte, error) {
+	if s == nil || s.tier == nil {
+		return backends.Info{}, nil, errNotOpened
+	}
+	return s.tier.Inspect(ctx, key)
 }
