@@ -31,6 +31,35 @@ type Filter struct {
 	// Expired matches only entries whose TTL has passed (and that the store
 	// has not removed yet).
 	Expired bool
+	// Now is the time Expired is judged at; the zero Now means the current
+	// time. Tools set it to judge expiry by the clock they show ages with.
+	Now time.Time
+}
+
+// Matches reports whether f matches the entry i describes (its Key.Scope,
+// Key.Execution, Key.Step, Version and Expires).
+func (f Filter) Matches(i Info) bool {
+	switch {
+	case f.Step != "" && i.Key.Step != f.Step:
+		return false
+	case f.HasVersion && i.Version != f.Version:
+		return false
+	case f.Scope.Valid() && i.Key.Scope != f.Scope:
+		return false
+	case f.Execution != "" && (i.Key.Scope != scope.Workflow || i.Key.Execution != f.Execution):
+		return false
+	case f.Expired && (i.Expires.IsZero() || i.Expires.After(f.now())):
+		return false
+	}
+	return true
+}
+
+// now is the time f judges expiry at.
+func (f Filter) now() time.Time {
+	if f.Now.IsZero() {
+		return time.Now()
+	}
+	return f.Now
 }
 
 // Info describes one stored entry without its value.

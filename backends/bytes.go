@@ -249,6 +249,9 @@ func (t *ByteTier) Set(ctx context.Context, key keyer.Key, e Entry, c Codec) err
 	if err != nil {
 		return fmt.Errorf("%s: set: %w", t.name, err)
 	}
+	if e.Step == "" {
+		e.Step = key.Step
+	}
 	val, err := EncodeEntry(e, c)
 	if err != nil {
 		return fmt.Errorf("%s: set %v: %w", t.name, key, err)

@@ -31,6 +31,7 @@ import (
 //	1    Entry.Origin, as the observer gave it (package tracing: 16-byte
 //	     trace ID, then 8-byte span ID); absent when Origin is empty
 //	2    Entry.Version, the step's code version; absent when empty
+//	3    Entry.Step, the step's name; absent when empty
 //
 // The extension section is where later fields go without a new format
 // version: a reader skips records whose tag it does not know, so entries
@@ -58,12 +59,13 @@ const (
 const (
 	extOrigin  = 1
 	extVersion = 2
+	extStep    = 3
 )
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeEntry returns the stored form of e: a header with the format version,
-// c.ID(), e.Created, e.Expires, e.Execution, e.Origin and e.Version, then
+// c.ID(), e.Created, e.Expires, e.Execution, e.Origin, e.Version and e.Step, then
 // c.Encode(e.Value), then a checksum. e.Tier is not stored.
 //
 // Times are stored as Unix nanoseconds, so they survive to the nanosecond
@@ -114,6 +116,7 @@ type entryHeader struct {
 	ext       []byte
 	origin    []byte // the extOrigin record's value, a sub-slice of ext
 	version   []byte // the extVersion record's value, a sub-slice of ext
+	step      []byte // the extStep record's value, a sub-slice of ext
 	payload   []byte
 }
 
@@ -142,6 +145,9 @@ func decodeEntry(b []byte, c Codec, now int64) (Entry, error) {
 	}
 	if len(h.version) > 0 {
 		e.Version = string(h.version)
+	}
+	if len(h.step) > 0 {
+		e.Step = string(h.step)
 	}
 	if len(h.origin) > 0 {
 		// A copy: b may be a buffer the caller reuses.
@@ -183,7 +189,7 @@ func decodeHeader(b []byte) (entryHeader, error) {
 	if h.ext, rest, err = lengthPrefixed(rest, "extensions"); err != nil {
 		return h, err
 	}
-	if h.origin, h.version, err = readExtensions(h.ext); err != nil {
+	if h.origin, h.version, h.step, err = readExtensions(h.ext); err != nil {
 		return h, err
 	}
 	h.payload = rest
@@ -198,6 +204,9 @@ func extensionsLen(e Entry) int {
 	}
 	if len(e.Version) > 0 {
 		n += uvarintLen(extVersion) + uvarintLen(uint64(len(e.Version))) + len(e.Version)
+	}
+	if len(e.Step) > 0 {
+		n += uvarintLen(extStep) + uvarintLen(uint64(len(e.Step))) + len(e.Step)
 	}
 	return n
 }
@@ -215,36 +224,46 @@ func appendExtensions(b []byte, e Entry) []byte {
 		b = binary.AppendUvarint(b, uint64(len(e.Version)))
 		b = append(b, e.Version...)
 	}
+	if len(e.Step) > 0 {
+		b = binary.AppendUvarint(b, extStep)
+		b = binary.AppendUvarint(b, uint64(len(e.Step)))
+		b = append(b, e.Step...)
+	}
 	return b
 }
 
 // readExtensions checks the framing of the extension records and returns
 // the values of the tags it knows; it skips the others.
-func readExtensions(ext []byte) (origin, version []byte, err error) {
-	seenOrigin, seenVersion := false, false
+func readExtensions(ext []byte) (origin, version, step []byte, err error) {
+	seenOrigin, seenVersion, seenStep := false, false, false
 	for len(ext) > 0 {
 		tag, w, err := uvarint(ext, "extension tag")
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var v []byte
 		if v, ext, err = lengthPrefixed(ext[w:], "extension"); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		switch tag {
 		case extOrigin:
 			if seenOrigin {
-				return nil, nil, fmt.Errorf("%w: origin extension repeated", ErrCorrupt)
+				return nil, nil, nil, fmt.Errorf("%w: origin extension repeated", ErrCorrupt)
 			}
 			seenOrigin, origin = true, v
 		case extVersion:
 			if seenVersion {
-				return nil, nil, fmt.Errorf("%w: version extension repeated", ErrCorrupt)
+				return nil, nil, nil, fmt.Errorf("%w: version extension repeated", ErrCorrupt)
 			}
 			seenVersion, version = true, v
+		case extStep:
+			if seenStep {
+				return nil, nil, nil, fmt.Errorf("%w: step extension repeated", ErrCorrupt)
+			}
+			seenStep, step = true, v
 		}
 	}
-	return origin, version, nil
+	return origin, version, step, nil
 }
 
 // lengthPrefixed splits a uvarint length and that many bytes off b.

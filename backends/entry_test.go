@@ -52,7 +52,7 @@ func rawEntry(version, codec uint8, created, expires int64, exec string, ext []b
 func sameEntry(t *testing.T, got, want Entry) {
 	t.Helper()
 	if got.Value != want.Value || !got.Created.Equal(want.Created) || !got.Expires.Equal(want.Expires) ||
-		got.Execution != want.Execution || !bytes.Equal(got.Origin, want.Origin) || got.Version != want.Version || got.Tier != "" {
+		got.Execution != want.Execution || !bytes.Equal(got.Origin, want.Origin) || got.Version != want.Version || got.Step != want.Step || got.Tier != "" {
 		t.Fatalf("decoded %+v\nwant    %+v", got, want)
 	}
 }
@@ -74,6 +74,8 @@ func TestEntryRoundTrip(t *testing.T) {
 		{"long origin", Entry{Value: "v", Created: created, Origin: bytes.Repeat([]byte{1}, 300)}},
 		{"version", Entry{Value: "v", Created: created, Version: "v2"}},
 		{"origin and version", Entry{Value: "v", Origin: []byte{1, 2, 3}, Version: "2026-03-14"}},
+		{"step", Entry{Value: "v", Created: created, Step: "fetch_user"}},
+		{"every extension", Entry{Value: "v", Origin: []byte{1}, Version: "3", Step: "fetch/user\x00"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := EncodeEntry(tc.e, strCodec)
@@ -217,6 +219,7 @@ func TestDecodeEntryCorrupt(t *testing.T) {
 		{"origin overruns", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{extOrigin, 24, 'a', 'b'}, "ok"), strCodec, "extension overruns"},
 		{"origin repeated", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{extOrigin, 1, 'a', 2, 0, extOrigin, 1, 'b'}, "ok"), strCodec, "origin extension repeated"},
 		{"version repeated", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{extVersion, 1, 'a', extVersion, 1, 'b'}, "ok"), strCodec, "version extension repeated"},
+		{"step repeated", rawEntry(entryVersion, strCodec.id, 1, 0, "ex", []byte{extStep, 1, 'a', extStep, 1, 'b'}, "ok"), strCodec, "step extension repeated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeEntry(tc.b, tc.c)
@@ -236,7 +239,7 @@ func TestDecodeEntryUnknownExtensions(t *testing.T) {
 	ext = binary.AppendUvarint(ext, extOrigin)
 	ext = binary.AppendUvarint(ext, uint64(len(origin)))
 	ext = append(ext, origin...)
-	ext = binary.AppendUvarint(ext, 3) // a future field
+	ext = binary.AppendUvarint(ext, 100) // a future field
 	ext = binary.AppendUvarint(ext, 16)
 	ext = append(ext, bytes.Repeat([]byte{0xCD}, 16)...)
 	ext = binary.AppendUvarint(ext, 300) // a tag in two bytes, empty value

@@ -50,6 +50,10 @@ type Entry struct {
 	// (middleware.WithVersion), kept for provenance and for stores that
 	// make it queryable; the key already covers it. Empty when unversioned.
 	Version string
+	// Step is the name of the step that produced the result (the key's
+	// Step), so that tools can list entries by step: a Set with an empty
+	// Step records key.Step in its place.
+	Step string
 	// Tier is set by Get to the name of the tier that answered.
 	Tier string
 }
@@ -84,7 +88,8 @@ type Codec interface {
 //     runs the step and overwrites it. Any other error is a store fault,
 //     which the middleware by default treats as a miss.
 //   - Set stores e under key, replacing any entry there, and keeps
-//     Created, Expires, Execution, Origin and Version as given. A byte tier
+//     Created, Expires, Execution, Origin, Version and Step as given (an
+//     empty Step as key.Step). A byte tier
 //     encodes Value with c and must give back exactly what c decodes; a
 //     front tier keeps Value as is (shared by every caller) and ignores c.
 //     Empty values and values of many MiB are stored like any other.

@@ -448,7 +448,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		}
 		return
 	}
-	entry := backends.Entry{Value: out, Created: now, Version: p.info.Version}
+	entry := backends.Entry{Value: out, Created: now, Version: p.info.Version, Step: key.Step}
 	if p.cfg.ttl > 0 {
 		entry.Expires = now.Add(p.cfg.ttl)
 	}

@@ -316,8 +316,11 @@ func (s *Store) Set(_ context.Context, key keyer.Key, e backends.Entry, _ backen
 		}
 	}
 	// Items are never changed once stored (Get hands out copies of the
-	// entry without holding the lock), so Tier is set here.
+	// entry without holding the lock), so Tier and Step are set here.
 	e.Tier = tierName
+	if e.Step == "" {
+		e.Step = key.Step
+	}
 	it := &item{key: k, entry: e, deadline: deadline}
 
 	sh.mu.Lock()

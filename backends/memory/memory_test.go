@@ -239,6 +239,7 @@ func TestGet(t *testing.T) {
 	}
 	want := in
 	want.Tier = "memory"
+	want.Step = "step" // an empty Step is recorded as the key's at Set
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Get = %+v, want %+v", got, want)
 	}

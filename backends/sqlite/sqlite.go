@@ -312,7 +312,7 @@ func (d *db) deleteExpired(ctx context.Context) (int, error) {
 // deleteWhere deletes the rows that match cond, deleteBatch at a time, and
 // returns how many. The count is of committed deletes only, so it is true
 // when ctx ends midway.
-func (d *db) deleteWhere(ctx context.Context, cond string, arg any) (int, error) {
+func (d *db) deleteWhere(ctx context.Context, cond string, args ...any) (int, error) {
 	q := `DELETE FROM docket_entries WHERE key IN (SELECT key FROM docket_entries WHERE ` + cond +
 		` LIMIT ` + strconv.Itoa(deleteBatch) + `)`
 	total := 0
@@ -322,7 +322,7 @@ func (d *db) deleteWhere(ctx context.Context, cond string, arg any) (int, error)
 		}
 		var n int64
 		err := d.write(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, q, arg)
+			res, err := tx.ExecContext(ctx, q, args...)
 			if err != nil {
 				return err
 			}

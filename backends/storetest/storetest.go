@@ -44,6 +44,8 @@ var checks = []struct {
 	{"InvalidKey", testInvalidKey},
 	{"Corrupt", testCorrupt},
 	{"Concurrent", testConcurrent},
+	{"List", testList},
+	{"DeleteMatching", testDeleteMatching},
 	{"Closed", testClosed},
 }
 
@@ -176,7 +178,8 @@ func testHitMiss(t *testing.T, s backends.Store) {
 			}
 			e := get(t, s, tc.key)
 			if e.Value != tc.in.Value || !e.Created.Equal(tc.in.Created) || !e.Expires.Equal(tc.in.Expires) ||
-				e.Execution != tc.in.Execution || !bytes.Equal(e.Origin, tc.in.Origin) || e.Version != tc.in.Version {
+				e.Execution != tc.in.Execution || !bytes.Equal(e.Origin, tc.in.Origin) || e.Version != tc.in.Version ||
+				e.Step != tc.key.Step {
 				t.Fatalf("Get = %+v\nwant  %+v", e, tc.in)
 			}
 		})
