@@ -230,7 +230,7 @@ func TestRetryAroundPersist(t *testing.T) {
 // flight, whose retries they share: the attempts do not multiply by the
 // callers.
 func TestRetryInsidePersistIsShared(t *testing.T) {
-	var runs atomic.Int64
+	var runs, retries atomic.Int64
 	release := make(chan struct{})
 	step := middleware.Apply(func(ctx context.Context, in string) (string, error) {
 		if runs.Add(1) == 1 {
@@ -240,7 +240,7 @@ func TestRetryInsidePersistIsShared(t *testing.T) {
 		return "ok:" + in, nil
 	},
 		middleware.Persist[string, string]("fetch", middleware.WithPersistence(memory.New(100), scope.Global, time.Hour)),
-		middleware.Retry(isUnavailable, fast))
+		middleware.Retry(isUnavailable, fast, middleware.OnRetry(func(int, error, time.Duration) { retries.Add(1) })))
 	const callers = 50
 	var started, done sync.WaitGroup
 	errs := make(chan error, callers)
@@ -269,6 +269,9 @@ func TestRetryInsidePersistIsShared(t *testing.T) {
 	}
 	if runs.Load() != 2 {
 		t.Fatalf("step ran %d times for %d callers, want 2 (one failure, one retry)", runs.Load(), callers)
+	}
+	if retries.Load() != 1 {
+		t.Fatalf("%d retries for %d callers, want 1: the callers share the flight's", retries.Load(), callers)
 	}
 }
 
