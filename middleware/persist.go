@@ -172,12 +172,22 @@ func (p *persisted[In, Out]) observed(ctx context.Context, span CallSpan, next S
 // do runs one call; o, when not nil, collects what an observer sees.
 func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (Out, error) {
 	var zero Out
+	ctl := controlOf(ctx)
+	if ctl == controlBypass {
+		return p.bypass(ctx, next, in, o)
+	}
 	key, exec, err := p.key(ctx, in)
 	if err != nil {
 		return zero, err
 	}
 	if o != nil {
 		o.Key = key
+	}
+	if ctl == controlRefresh {
+		if o != nil {
+			o.Reason = ReasonRefresh
+		}
+		return p.miss(ctx, next, key, exec, in, o, true)
 	}
 	// The flight looks in the whole store again and reports what it finds
 	// there, so a front fault is reported here only when the front is not
@@ -195,7 +205,19 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 	if err != nil {
 		return zero, err
 	}
-	return p.miss(ctx, next, key, exec, in, o)
+	return p.miss(ctx, next, key, exec, in, o, false)
+}
+
+// bypass runs the step for a call under Bypass: no key, no store, no
+// flight.
+func (p *persisted[In, Out]) bypass(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (Out, error) {
+	start := time.Now()
+	out, err := next(ctx, *in)
+	if o != nil {
+		o.Reason = ReasonBypass
+		o.Result, o.Ran, o.StepDuration = ResultMiss, true, time.Since(start)
+	}
+	return out, err
 }
 
 // key computes the call's key. Workflow calls also record the store on the
@@ -258,8 +280,10 @@ func (p *persisted[In, Out]) lookup(ctx context.Context, s backends.Store, key k
 }
 
 // miss joins the key's flight, or starts it, and waits for its result or
-// for the caller's context to end, whichever comes first.
-func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, exec *scope.Execution, in *In, o *Outcome) (Out, error) {
+// for the caller's context to end, whichever comes first. A refresh joins
+// the key's refresh flight, which runs the step whatever is stored: a
+// flight of plain misses may answer from the store.
+func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, exec *scope.Execution, in *In, o *Outcome, refresh bool) (Out, error) {
 	var zero Out
 	if err := ctx.Err(); err != nil {
 		// Gone already: neither start nor join a flight.
@@ -271,12 +295,12 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	// runs the body itself, and the step's context needs no cancel of its
 	// own (unless a lease that can be lost needs one).
 	inline := ctx.Done() == nil
-	f, started := join[Out](flightKey{store: p.store, exec: key.Execution, sum: key.Sum}, ctx, key, !inline || p.coord != nil)
+	f, started := join[Out](flightKey{store: p.store, exec: key.Execution, sum: key.Sum, refresh: refresh}, ctx, key, !inline || p.coord != nil)
 	if started {
 		// A store that is its own front tier (memory) never blocks, so its
 		// second look runs here, on the caller's goroutine: a hit then
 		// needs no goroutine, and the flight's starts on a shallow stack.
-		near := p.front == p.store && p.coord == nil
+		near := p.front == p.store && p.coord == nil && !refresh
 		switch {
 		case inline:
 			p.fly(f, next, key, exec, *in, false)
@@ -381,6 +405,9 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 	var lease backends.Lease
 	switch {
 	case looked:
+	case f.fk.refresh:
+		// A refresh runs the step whatever is stored, and takes no lease:
+		// a lease would hand it the stored result it is meant to replace.
 	case p.coord == nil:
 		v, e, why, err := p.lookup(ctx, p.store, key, true)
 		if why == ReasonNone {
