@@ -25,9 +25,9 @@ func isUnavailable(err error) bool { return errors.Is(err, errUnavailable) }
 // fast keeps the waits of tests short.
 var fast = middleware.Backoff(time.Millisecond, 4*time.Millisecond)
 
-// failing returns a step that fails with errs[i] on its run i (counted from
+// failsThen returns a step that fails with errs[i] on its run i (counted from
 // 0) and answers "ok" once they run out.
-func failing(runs *atomic.Int64, errs ...error) func(context.Context, string) (string, error) {
+func failsThen(runs *atomic.Int64, errs ...error) func(context.Context, string) (string, error) {
 	return func(_ context.Context, in string) (string, error) {
 		n := runs.Add(1)
 		if int(n) <= len(errs) {
@@ -62,7 +62,7 @@ func TestRetry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var runs atomic.Int64
-			step := middleware.Apply(failing(&runs, tt.errs...),
+			step := middleware.Apply(failsThen(&runs, tt.errs...),
 				middleware.Retry(tt.transient, middleware.MaxAttempts(tt.attempts), fast))
 			out, err := step(context.Background(), "a")
 			if runs.Load() != tt.wantRuns {
@@ -110,7 +110,7 @@ func TestRetryBackoff(t *testing.T) {
 	for i := range errs {
 		errs[i] = errUnavailable
 	}
-	step := middleware.Apply(failing(&runs, errs...), middleware.Retry(isUnavailable,
+	step := middleware.Apply(failsThen(&runs, errs...), middleware.Retry(isUnavailable,
 		middleware.MaxAttempts(8),
 		middleware.Backoff(time.Millisecond, 10*time.Millisecond),
 		middleware.OnRetry(func(attempt int, err error, wait time.Duration) {
@@ -157,7 +157,7 @@ func TestRetryJitterSpreadsWaits(t *testing.T) {
 func TestRetryHonoursContextWhileWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var runs atomic.Int64
-	step := middleware.Apply(failing(&runs, errUnavailable, errUnavailable),
+	step := middleware.Apply(failsThen(&runs, errUnavailable, errUnavailable),
 		middleware.Retry(isUnavailable, middleware.Backoff(time.Hour, time.Hour),
 			middleware.OnRetry(func(int, error, time.Duration) { cancel() })))
 	start := time.Now()
@@ -213,7 +213,7 @@ func TestRetryAroundPersist(t *testing.T) {
 			if inside {
 				layers = []middleware.Layer{persist, retry}
 			}
-			step := middleware.Apply(failing(&runs, errUnavailable, errUnavailable), layers...)
+			step := middleware.Apply(failsThen(&runs, errUnavailable, errUnavailable), layers...)
 			for range 2 {
 				if out, err := step(context.Background(), "a"); err != nil || out != "ok:a" {
 					t.Fatalf("got %q, %v", out, err)
@@ -282,7 +282,7 @@ func TestRetryInsidePersistStopsWhenCallersLeave(t *testing.T) {
 	var runs atomic.Int64
 	waiting := make(chan struct{})
 	stopped := make(chan error, 1)
-	step := middleware.Apply(failing(&runs, errUnavailable, errUnavailable),
+	step := middleware.Apply(failsThen(&runs, errUnavailable, errUnavailable),
 		middleware.Persist[string, string]("fetch", middleware.WithPersistence(memory.New(100), scope.Global, time.Hour)),
 		middleware.Around(func(ctx context.Context, call func(context.Context) error) error {
 			err := call(ctx)
