@@ -90,3 +90,28 @@ func TestApplyPanicsOnLayersThatCannotFit(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyAroundWrapNeedsNoTypeArguments: the chain of ExampleApply, built
+// by nesting Wrap and Apply, each inferring the types from its step.
+func TestApplyAroundWrapNeedsNoTypeArguments(t *testing.T) {
+	runs := 0
+	fn := func(_ context.Context, n int) (int, error) {
+		if runs++; runs == 1 {
+			return 0, errUnavailable
+		}
+		return 2 * n, nil
+	}
+	step := middleware.Apply(
+		middleware.Wrap("double",
+			middleware.Apply(fn, middleware.Retry(isUnavailable, fast), middleware.Timeout(time.Second)),
+			middleware.WithPersistence(memory.New(10), scope.Global, time.Hour)),
+		middleware.Timeout(5*time.Second))
+	for range 2 {
+		if n, err := step(context.Background(), 21); err != nil || n != 42 {
+			t.Fatalf("got %d, %v", n, err)
+		}
+	}
+	if runs != 2 {
+		t.Fatalf("step ran %d times, want 2: one failure retried inside Persist, then a hit", runs)
+	}
+}

@@ -79,7 +79,14 @@
 // Out from the step. [Retry] and [Timeout] are [Around]s, which name no
 // types, so a chain of them and Persist spells the step's types once, on
 // Persist. [Chain] composes Middleware values of one type and stays the
-// form for building a Middleware without a step.
+// form for building a Middleware without a step. Since Wrap and Apply both
+// infer from the step, nesting them needs no type arguments at all:
+//
+//	fetch := middleware.Apply(
+//		middleware.Wrap("fetch_user",
+//			middleware.Apply(FetchUser, middleware.Retry(transient), middleware.Timeout(time.Second)),
+//			middleware.WithPersistence(store, scope.Global, time.Hour)),
+//		middleware.Timeout(5*time.Second))
 //
 // Where they go around Persist decides what they cover:
 //
