@@ -32,6 +32,9 @@ import (
 //	     trace ID, then 8-byte span ID); absent when Origin is empty
 //	2    Entry.Version, the step's code version; absent when empty
 //	3    Entry.Step, the step's name; absent when empty
+//	4    Entry.Failure: the code as a uvarint length and bytes, then the
+//	     message; absent for a result. An entry with it has an empty
+//	     payload, which is not given to the codec
 //
 // The extension section is where later fields go without a new format
 // version: a reader skips records whose tag it does not know, so entries
@@ -60,21 +63,27 @@ const (
 	extOrigin  = 1
 	extVersion = 2
 	extStep    = 3
+	extFailure = 4
 )
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeEntry returns the stored form of e: a header with the format version,
 // c.ID(), e.Created, e.Expires, e.Execution, e.Origin, e.Version and e.Step, then
-// c.Encode(e.Value), then a checksum. e.Tier is not stored.
+// c.Encode(e.Value) (nothing for a failure, whose e.Failure.Code and
+// Message are stored instead), then a checksum. e.Tier and e.Failure.Err are
+// not stored.
 //
 // Times are stored as Unix nanoseconds, so they survive to the nanosecond
 // between the years 1678 and 2262, and lose their location and monotonic
 // reading; times outside that range are clamped to it.
 func EncodeEntry(e Entry, c Codec) ([]byte, error) {
-	payload, err := c.Encode(e.Value)
-	if err != nil {
-		return nil, fmt.Errorf("backends: encode entry value: %w", err)
+	var payload []byte
+	if e.Failure == nil {
+		var err error
+		if payload, err = c.Encode(e.Value); err != nil {
+			return nil, fmt.Errorf("backends: encode entry value: %w", err)
+		}
 	}
 	extLen := extensionsLen(e)
 	n := entryFixedLen +
@@ -117,6 +126,7 @@ type entryHeader struct {
 	origin    []byte // the extOrigin record's value, a sub-slice of ext
 	version   []byte // the extVersion record's value, a sub-slice of ext
 	step      []byte // the extStep record's value, a sub-slice of ext
+	failure   []byte // the extFailure record's value, a sub-slice of ext; nil if absent
 	payload   []byte
 }
 
@@ -133,15 +143,26 @@ func decodeEntry(b []byte, c Codec, now int64) (Entry, error) {
 	if h.expires != 0 && h.expires <= now {
 		return Entry{}, ErrExpired
 	}
-	v, err := c.Decode(h.payload)
-	if err != nil {
-		return Entry{}, fmt.Errorf("%w: decode value (codec %d): %w", ErrCorrupt, h.codec, err)
-	}
 	e := Entry{
-		Value:     v,
 		Created:   fromUnixNanos(h.created),
 		Expires:   fromUnixNanos(h.expires),
 		Execution: string(h.execution),
+	}
+	if h.failure != nil {
+		code, msg, err := lengthPrefixed(h.failure, "failure code")
+		if err != nil {
+			return Entry{}, err
+		}
+		if len(h.payload) != 0 {
+			return Entry{}, fmt.Errorf("%w: a failure with a payload", ErrCorrupt)
+		}
+		e.Failure = &Failure{Code: string(code), Message: string(msg)}
+	} else {
+		v, err := c.Decode(h.payload)
+		if err != nil {
+			return Entry{}, fmt.Errorf("%w: decode value (codec %d): %w", ErrCorrupt, h.codec, err)
+		}
+		e.Value = v
 	}
 	if len(h.version) > 0 {
 		e.Version = string(h.version)
@@ -189,7 +210,7 @@ func decodeHeader(b []byte) (entryHeader, error) {
 	if h.ext, rest, err = lengthPrefixed(rest, "extensions"); err != nil {
 		return h, err
 	}
-	if h.origin, h.version, h.step, err = readExtensions(h.ext); err != nil {
+	if h.origin, h.version, h.step, h.failure, err = readExtensions(h.ext); err != nil {
 		return h, err
 	}
 	h.payload = rest
@@ -207,6 +228,10 @@ func extensionsLen(e Entry) int {
 	}
 	if len(e.Step) > 0 {
 		n += uvarintLen(extStep) + uvarintLen(uint64(len(e.Step))) + len(e.Step)
+	}
+	if f := e.Failure; f != nil {
+		v := failureLen(f)
+		n += uvarintLen(extFailure) + uvarintLen(uint64(v)) + v
 	}
 	return n
 }
@@ -229,41 +254,58 @@ func appendExtensions(b []byte, e Entry) []byte {
 		b = binary.AppendUvarint(b, uint64(len(e.Step)))
 		b = append(b, e.Step...)
 	}
+	if f := e.Failure; f != nil {
+		b = binary.AppendUvarint(b, extFailure)
+		b = binary.AppendUvarint(b, uint64(failureLen(f)))
+		b = binary.AppendUvarint(b, uint64(len(f.Code)))
+		b = append(b, f.Code...)
+		b = append(b, f.Message...)
+	}
 	return b
+}
+
+// failureLen is the length of the extFailure record's value for f.
+func failureLen(f *Failure) int {
+	return uvarintLen(uint64(len(f.Code))) + len(f.Code) + len(f.Message)
 }
 
 // readExtensions checks the framing of the extension records and returns
 // the values of the tags it knows; it skips the others.
-func readExtensions(ext []byte) (origin, version, step []byte, err error) {
+func readExtensions(ext []byte) (origin, version, step, failure []byte, err error) {
 	seenOrigin, seenVersion, seenStep := false, false, false
 	for len(ext) > 0 {
 		tag, w, err := uvarint(ext, "extension tag")
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		var v []byte
 		if v, ext, err = lengthPrefixed(ext[w:], "extension"); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		switch tag {
 		case extOrigin:
 			if seenOrigin {
-				return nil, nil, nil, fmt.Errorf("%w: origin extension repeated", ErrCorrupt)
+				return nil, nil, nil, nil, fmt.Errorf("%w: origin extension repeated", ErrCorrupt)
 			}
 			seenOrigin, origin = true, v
 		case extVersion:
 			if seenVersion {
-				return nil, nil, nil, fmt.Errorf("%w: version extension repeated", ErrCorrupt)
+				return nil, nil, nil, nil, fmt.Errorf("%w: version extension repeated", ErrCorrupt)
 			}
 			seenVersion, version = true, v
 		case extStep:
 			if seenStep {
-				return nil, nil, nil, fmt.Errorf("%w: step extension repeated", ErrCorrupt)
+				return nil, nil, nil, nil, fmt.Errorf("%w: step extension repeated", ErrCorrupt)
 			}
 			seenStep, step = true, v
+		case extFailure:
+			if failure != nil {
+				return nil, nil, nil, nil, fmt.Errorf("%w: failure extension repeated", ErrCorrupt)
+			}
+			failure = v[:len(v):len(v)] // not nil, even when empty
 		}
 	}
-	return origin, version, step, nil
+	return origin, version, step, failure, nil
 }
 
 // lengthPrefixed splits a uvarint length and that many bytes off b.

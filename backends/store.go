@@ -56,6 +56,21 @@ type Entry struct {
 	Step string
 	// Tier is set by Get to the name of the tier that answered.
 	Tier string
+	// Failure, when not nil, makes the entry a stored failure of the step
+	// (middleware.WithErrorCaching) instead of a result; Value is then nil
+	// and is not encoded.
+	Failure *Failure
+}
+
+// Failure is a step's error as an entry stores it.
+type Failure struct {
+	// Code is what the step's error classifier named the error
+	// ("not_found", "invalid"); Message is the error's text.
+	Code, Message string
+	// Err is the original error. Tiers that keep decoded values keep it,
+	// so that callers can match it with errors.Is; byte tiers store Code
+	// and Message only, and read Err back as nil.
+	Err error
 }
 
 // Codec turns one step's results into bytes and back. Byte tiers use it to

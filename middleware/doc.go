@@ -72,4 +72,41 @@
 //
 // An entry expires after the step's TTL ([WithPersistence]) and is never
 // served after that.
+//
+// # Composition: Apply, Retry, Timeout
+//
+// [Apply] puts layers around a step, the first outermost, and infers In and
+// Out from the step. [Retry] and [Timeout] are [Around]s, which name no
+// types, so a chain of them and Persist spells the step's types once, on
+// Persist. [Chain] composes Middleware values of one type and stays the
+// form for building a Middleware without a step. Since Wrap and Apply both
+// infer from the step, nesting them needs no type arguments at all:
+//
+//	fetch := middleware.Apply(
+//		middleware.Wrap("fetch_user",
+//			middleware.Apply(FetchUser, middleware.Retry(transient), middleware.Timeout(time.Second)),
+//			middleware.WithPersistence(store, scope.Global, time.Hour)),
+//		middleware.Timeout(5*time.Second))
+//
+// Where they go around Persist decides what they cover:
+//
+//   - Retry inside Persist (Apply(step, Persist, Retry)): the retries run in
+//     the key's flight, one retry loop per key, shared by every caller
+//     waiting on it; only the final result is stored, and every attempt
+//     sees the same [KeyFrom] key. Its waits end when the step's context
+//     does, that is when every caller has gone. The place for the step's own
+//     transient errors.
+//   - Retry outside Persist (Apply(step, Retry, Persist)): each caller
+//     retries on its own schedule; a retry is a new call, which finds no
+//     stored failure and starts (or joins) a new flight. The place to retry
+//     what Persist itself returns, such as the store faults of a
+//     [WithStrict] step.
+//   - Timeout outside Persist bounds how long a caller waits, on its own
+//     flight or another caller's. Persist does not give the step its
+//     caller's deadline, so the step runs on for the callers still waiting,
+//     and stops only when all have gone.
+//   - Timeout inside Persist bounds the step's run: around Retry, all its
+//     attempts and waits (Apply(step, Persist, Timeout, Retry)); inside
+//     Retry, each attempt (Apply(step, Persist, Retry, Timeout)), whose
+//     [ErrTimeout] Retry then offers to its classifier.
 package middleware

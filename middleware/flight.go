@@ -21,6 +21,9 @@ type flightKey struct {
 	store backends.Store
 	exec  string
 	sum   keyer.Sum
+	// refresh marks the flight of Refresh calls, which runs the step even
+	// when a result is stored.
+	refresh bool
 }
 
 // registry maps flight keys to flights. Shards keep concurrent misses of
@@ -84,7 +87,7 @@ func join[Out any](fk flightKey, parent context.Context, key keyer.Key, cancella
 			sh.mu.Unlock()
 			return f, false
 		}
-		fk = flightKey{}
+		fk = flightKey{refresh: fk.refresh} // unlisted, but still a refresh
 	}
 	f = &flight[Out]{fk: fk, key: key, done: make(chan struct{}), waiters: 1, joined: 1}
 	f.base = stepBase{parent: parent, key: &f.key}

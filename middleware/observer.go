@@ -90,6 +90,10 @@ const (
 	ReasonCorrupt
 	// ReasonFault: the store failed.
 	ReasonFault
+	// ReasonRefresh: the call was made under Refresh, which does not look.
+	ReasonRefresh
+	// ReasonBypass: the call was made under Bypass, which does not look.
+	ReasonBypass
 )
 
 func (r Reason) String() string {
@@ -102,6 +106,10 @@ func (r Reason) String() string {
 		return "corrupt"
 	case ReasonFault:
 		return "fault"
+	case ReasonRefresh:
+		return "refresh"
+	case ReasonBypass:
+		return "bypass"
 	}
 	return ""
 }

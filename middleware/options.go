@@ -33,6 +33,10 @@ type config struct {
 	codec   codec.Codec // nil: codec.Default()
 	// observer is nil unless WithObserver: the hit path then only tests it.
 	observer Observer
+	// classify and errTTL are WithErrorCaching's; classify nil stores no
+	// failures.
+	classify func(error) (string, bool)
+	errTTL   time.Duration
 }
 
 func newConfig(opts []Option) config {

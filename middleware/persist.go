@@ -15,14 +15,15 @@ import (
 )
 
 // Wrap returns step made persistent: Persist[In, Out](name, opts...)(step),
-// with In and Out inferred from step.
+// with In and Out inferred from step. It is New(name, step, opts...).Step(),
+// for callers that need no handle on what the step stores.
 //
 // Like regexp.MustCompile, Wrap panics when its arguments can never work: an
 // empty name, no WithPersistence, an invalid scope, an input type that can
 // never be keyed (it holds a func, chan or unsafe pointer), or WithClone on
 // a result type without a Clone method.
 func Wrap[In, Out any](name string, step func(context.Context, In) (Out, error), opts ...Option) Step[In, Out] {
-	return Persist[In, Out](name, opts...)(step)
+	return New(name, step, opts...).Step()
 }
 
 // Persist returns middleware that makes a step persistent under name; see
@@ -172,12 +173,22 @@ func (p *persisted[In, Out]) observed(ctx context.Context, span CallSpan, next S
 // do runs one call; o, when not nil, collects what an observer sees.
 func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (Out, error) {
 	var zero Out
+	ctl := controlOf(ctx)
+	if ctl == controlBypass {
+		return p.bypass(ctx, next, in, o)
+	}
 	key, exec, err := p.key(ctx, in)
 	if err != nil {
 		return zero, err
 	}
 	if o != nil {
 		o.Key = key
+	}
+	if ctl == controlRefresh {
+		if o != nil {
+			o.Reason = ReasonRefresh
+		}
+		return p.miss(ctx, next, key, exec, in, o, true)
 	}
 	// The flight looks in the whole store again and reports what it finds
 	// there, so a front fault is reported here only when the front is not
@@ -187,6 +198,9 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 		if o != nil {
 			o.Result, o.Tier, o.Origin = ResultHit, e.Tier, e.Origin
 		}
+		if e.Failure != nil {
+			return zero, p.storedErr(e.Failure)
+		}
 		return p.result(v), nil
 	}
 	if o != nil {
@@ -195,7 +209,19 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 	if err != nil {
 		return zero, err
 	}
-	return p.miss(ctx, next, key, exec, in, o)
+	return p.miss(ctx, next, key, exec, in, o, false)
+}
+
+// bypass runs the step for a call under Bypass: no key, no store, no
+// flight.
+func (p *persisted[In, Out]) bypass(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (Out, error) {
+	start := time.Now()
+	out, err := next(ctx, *in)
+	if o != nil {
+		o.Reason = ReasonBypass
+		o.Result, o.Ran, o.StepDuration = ResultMiss, true, time.Since(start)
+	}
+	return out, err
 }
 
 // key computes the call's key. Workflow calls also record the store on the
@@ -229,14 +255,18 @@ func (p *persisted[In, Out]) key(ctx context.Context, in *In) (keyer.Key, *scope
 }
 
 // lookup is the one read of a store, before the flight (front tier) and in
-// it (whole store). It returns ReasonNone and the value on a hit, and why it
-// missed otherwise. A read that is not a plain miss is a fault: reported
+// it (whole store). It returns ReasonNone and the value on a hit (a stored
+// failure, under WithErrorCaching, is a hit whose e.Failure is set), and
+// why it missed otherwise. A read that is not a plain miss is a fault: reported
 // when report is set, and under WithStrict also returned as err, for the
 // call to fail without running the step.
 func (p *persisted[In, Out]) lookup(ctx context.Context, s backends.Store, key keyer.Key, report bool) (Out, backends.Entry, Reason, error) {
 	var zero Out
 	e, err := s.Get(ctx, key, p.codec)
 	if err == nil {
+		if e.Failure != nil {
+			return zero, e, ReasonNone, nil
+		}
 		if v, ok := asOut[Out](e.Value); ok {
 			return v, e, ReasonNone, nil
 		}
@@ -258,8 +288,10 @@ func (p *persisted[In, Out]) lookup(ctx context.Context, s backends.Store, key k
 }
 
 // miss joins the key's flight, or starts it, and waits for its result or
-// for the caller's context to end, whichever comes first.
-func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, exec *scope.Execution, in *In, o *Outcome) (Out, error) {
+// for the caller's context to end, whichever comes first. A refresh joins
+// the key's refresh flight, which runs the step whatever is stored: a
+// flight of plain misses may answer from the store.
+func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, exec *scope.Execution, in *In, o *Outcome, refresh bool) (Out, error) {
 	var zero Out
 	if err := ctx.Err(); err != nil {
 		// Gone already: neither start nor join a flight.
@@ -271,12 +303,12 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	// runs the body itself, and the step's context needs no cancel of its
 	// own (unless a lease that can be lost needs one).
 	inline := ctx.Done() == nil
-	f, started := join[Out](flightKey{store: p.store, exec: key.Execution, sum: key.Sum}, ctx, key, !inline || p.coord != nil)
+	f, started := join[Out](flightKey{store: p.store, exec: key.Execution, sum: key.Sum, refresh: refresh}, ctx, key, !inline || p.coord != nil)
 	if started {
 		// A store that is its own front tier (memory) never blocks, so its
 		// second look runs here, on the caller's goroutine: a hit then
 		// needs no goroutine, and the flight's starts on a shallow stack.
-		near := p.front == p.store && p.coord == nil
+		near := p.front == p.store && p.coord == nil && !refresh
 		switch {
 		case inline:
 			p.fly(f, next, key, exec, *in, false)
@@ -372,7 +404,7 @@ func (p *persisted[In, Out]) lookNear(f *flight[Out], key keyer.Key) (settled bo
 	}()
 	v, e, why, err := p.lookup(f.ctx, p.store, key, true)
 	if why == ReasonNone {
-		f.val, f.tier, f.origin = v, e.Tier, e.Origin
+		p.settle(f, v, e, e.Tier)
 		return true
 	}
 	f.err = err
@@ -388,10 +420,13 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 	var lease backends.Lease
 	switch {
 	case looked:
+	case f.fk.refresh:
+		// A refresh runs the step whatever is stored, and takes no lease:
+		// a lease would hand it the stored result it is meant to replace.
 	case p.coord == nil:
 		v, e, why, err := p.lookup(ctx, p.store, key, true)
 		if why == ReasonNone {
-			f.val, f.tier, f.origin = v, e.Tier, e.Origin
+			p.settle(f, v, e, e.Tier)
 			return
 		}
 		if err != nil {
@@ -419,21 +454,33 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 	start := time.Now()
 	out, err := next(ctx, in)
 	if err != nil {
-		// Failures are not stored; a lease is given up so that another
-		// process can try at once.
+		// Failures are not stored, but for those WithErrorCaching marks
+		// terminal; a lease is given up so that another process can try
+		// at once, or ended with the terminal failure as its result.
 		f.err = err
+		code, terminal := p.terminal(ctx, err)
 		if lease != nil && closed(lease.Lost()) {
 			// The step most likely failed because its context was cancelled
 			// when the lease was lost: say so, rather than a bare
 			// context.Canceled its callers never asked for.
 			f.err = p.storeErr("lease", fmt.Errorf("%w: the step's context was cancelled: %w", backends.ErrLeaseLost, err))
 			p.fault(ctx, "lease", key, f.err)
+			terminal = false
 		}
-		if lease != nil {
+		switch {
+		case lease != nil && terminal && !(exec != nil && exec.Dropped()):
+			// Commit stores the failure only if no result is stored.
+			if _, cerr := p.commit(f, lease, key, p.failureEntry(ctx, exec, code, err)); cerr != nil {
+				p.fault(ctx, "write", key, cerr)
+			}
+			lease = nil
+		case lease != nil:
 			if rerr := lease.Release(&f.base); rerr != nil {
 				p.fault(ctx, "release", key, rerr)
 			}
 			lease = nil
+		case terminal:
+			p.storeFailure(f, key, exec, code, err)
 		}
 		return
 	}
@@ -465,7 +512,13 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 	wctx := context.Context(&f.base)
 	var err2 error
 	if lease != nil {
-		err2 = p.commit(f, lease, key, entry)
+		var won backends.Entry
+		won, err2 = p.commit(f, lease, key, entry)
+		if err2 == nil {
+			// A late writer gets the winner's result, a stored failure
+			// included.
+			p.settle(f, f.val, won, f.tier)
+		}
 		lease = nil
 	} else {
 		err2 = p.store.Set(wctx, key, entry, p.codec)
@@ -493,14 +546,14 @@ func (p *persisted[In, Out]) acquire(f *flight[Out], key keyer.Key) (backends.Le
 	ctx := f.ctx
 	if p.front != p.store {
 		if v, e, why, _ := p.lookup(ctx, p.front, key, false); why == ReasonNone {
-			f.val, f.tier, f.origin = v, e.Tier, e.Origin
+			p.settle(f, v, e, e.Tier)
 			return nil, true
 		}
 	}
 	e, lease, err := p.coord.Acquire(ctx, key, p.codec)
 	if err == nil && lease == nil {
-		if v, ok := asOut[Out](e.Value); ok {
-			f.val, f.tier, f.origin = v, p.coord.Name(), e.Origin
+		if v, ok := asOut[Out](e.Value); ok || e.Failure != nil {
+			p.settle(f, v, e, p.coord.Name())
 			if p.front != p.store {
 				_ = p.front.Set(context.WithoutCancel(ctx), key, e, p.codec)
 			}
@@ -556,11 +609,12 @@ func (p *persisted[In, Out]) watch(f *flight[Out], lease backends.Lease) (stop f
 	return func() { close(stopped) }
 }
 
-// commit stores entry under the flight's lease. A late writer (its lease
-// expired and another process committed) is handed the winner's result,
-// which its callers get in place of their own: every caller in every
-// process gets the same value.
-func (p *persisted[In, Out]) commit(f *flight[Out], lease backends.Lease, key keyer.Key, entry backends.Entry) error {
+// commit stores entry under the flight's lease and returns the entry the
+// shared tier holds then: entry, or, for a late writer (its lease expired
+// and another process committed), the winner's, which the caller hands its
+// callers in place of its own: every caller in every process gets the same
+// value. The front tier gets the same entry.
+func (p *persisted[In, Out]) commit(f *flight[Out], lease backends.Lease, key keyer.Key, entry backends.Entry) (backends.Entry, error) {
 	wctx := context.Context(&f.base)
 	won, err := lease.Commit(wctx, entry, p.codec)
 	if err != nil {
@@ -568,15 +622,31 @@ func (p *persisted[In, Out]) commit(f *flight[Out], lease backends.Lease, key ke
 			// The shared tier failed: this process still serves the result.
 			_ = p.front.Set(wctx, key, entry, p.codec)
 		}
-		return err
+		return entry, err
 	}
-	if v, ok := asOut[Out](won.Value); ok {
-		f.val, f.origin = v, won.Origin
+	if won.Failure != nil && entry.Failure != nil {
+		// The failure stored is this flight's own: keep the original error
+		// in the front tier.
+		won.Failure = entry.Failure
 	}
 	if p.front != p.store {
-		return p.front.Set(wctx, key, won, p.codec)
+		return won, p.front.Set(wctx, key, won, p.codec)
 	}
-	return nil
+	return won, nil
+}
+
+// settle gives a flight what a look or a commit found: a stored result,
+// or a stored failure (WithErrorCaching), from tier. A value of another
+// type than Out (a commit's winner of another step) leaves f.val as is.
+func (p *persisted[In, Out]) settle(f *flight[Out], v Out, e backends.Entry, tier string) {
+	if e.Failure != nil {
+		f.err, f.tier, f.origin = p.storedErr(e.Failure), tier, e.Origin
+		return
+	}
+	if w, ok := asOut[Out](e.Value); ok {
+		v = w
+	}
+	f.val, f.tier, f.origin = v, tier, e.Origin
 }
 
 func (p *persisted[In, Out]) result(v Out) Out {

@@ -21,15 +21,20 @@ const (
 	// ExecutionIDKey is the ID of the execution the call ran in, if any
 	// (spans only: it has one value per run).
 	ExecutionIDKey = attribute.Key("docket.execution_id")
-	// ResultKey says how the call was answered: "hit" (a stored result),
-	// "miss" (this caller ran the step, or its flight found a result stored
-	// a moment before), "shared" (it waited on a flight another caller
-	// started) or "error" (spans, docket.calls).
+	// ResultKey says how the call was answered: "hit" (a stored result, from
+	// the tier TierKey names: found before any flight, or by the flight this
+	// caller started, in a slower tier), "miss" (this caller's flight ran the
+	// step), "shared" (it waited on a flight another caller started) or
+	// "error" (spans, docket.calls). So docket.calls with result=miss counts
+	// the runs of the step, and a step's hit ratio is its hit calls over all
+	// of them.
 	ResultKey = attribute.Key("docket.result")
-	// TierKey names the tier that answered ("memory", "badger", ...); absent
+	// TierKey names the tier that answered ("memory", "badger", ...), for
+	// hits and for shared calls whose flight found a stored result; absent
 	// when the step ran (spans, docket.calls).
 	TierKey = attribute.Key("docket.tier")
-	// MissReasonKey says why the front tier did not answer: "absent",
+	// MissReasonKey says why the front tier did not answer (on misses,
+	// shared calls, and hits from a slower tier): "absent",
 	// "expired", "corrupt" (unreadable, overwritten) or "fault" (the store
 	// failed) (spans).
 	MissReasonKey = attribute.Key("docket.miss_reason")
@@ -66,7 +71,8 @@ const (
 	// seconds, by step and scope.
 	StepDurationMetric = "docket.step.duration"
 	// FlightWaitersMetric is a histogram of how many callers each flight
-	// answered (1 when nobody joined), by step and scope.
+	// answered (1 when nobody joined), by step and scope: flights that ran
+	// the step and flights that found its result in a slower tier.
 	FlightWaitersMetric = "docket.flight.waiters"
 	// StoreFaultsMetric counts store faults, those that did not fail a call
 	// included, by step, scope, store and operation ("read", "write"); a

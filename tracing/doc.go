@@ -17,8 +17,10 @@
 // execution, how the call was answered (docket.result: hit, miss, shared,
 // error), which tier answered (docket.tier), why the front tier did not
 // (docket.miss_reason: absent, expired, corrupt, fault), the key's short
-// hash and, for the caller that ran the step, how many callers its flight
-// answered.
+// hash and, for the caller that started a flight, how many callers it
+// answered. An answer from any tier is a hit, by tier: also one that a
+// flight found in a slower tier (Badger after a restart, Redis filled by
+// another process). A miss is a run of the step.
 //
 // A span has up to two links, told apart by their docket.link.kind:
 //   - "flight": a caller that joined another caller's flight (result
@@ -40,7 +42,9 @@
 // # Metrics
 //
 // Instruments of the meter named [ScopeName]:
-//   - docket.calls (counter): calls by step, scope, result and tier.
+//   - docket.calls (counter): calls by step, scope, result and tier. A
+//     step's hit ratio is its hit calls over all of them; its miss calls
+//     are its runs, as many as docket.step.duration records.
 //   - docket.step.duration (histogram, seconds): step runs, by step and
 //     scope.
 //   - docket.flight.waiters (histogram): callers per flight, by step and

@@ -36,7 +36,7 @@ func (s *state) instruments(m metric.Meter) {
 		s.duration = noop.Float64Histogram{}
 	}
 	if s.waiters, err = m.Int64Histogram(FlightWaitersMetric,
-		metric.WithDescription("Callers each run of a persisted step answered."),
+		metric.WithDescription("Callers each flight of a persisted step answered."),
 		metric.WithUnit("{caller}"),
 		metric.WithExplicitBucketBoundaries(1, 2, 3, 5, 10, 20, 50, 100, 1000)); err != nil {
 		otel.Handle(err)
@@ -145,7 +145,7 @@ func (m *stepMetrics) End(out middleware.Outcome) {
 func (st *stepState) record(ctx context.Context, out middleware.Outcome) {
 	s := st.o.current()
 	if s.callsOn {
-		s.calls.Add(ctx, 1, st.callOpts(out.Result, out.Tier)...)
+		s.calls.Add(ctx, 1, st.callOpts(result(out), out.Tier)...)
 	}
 	if s.runsOn && out.Result == middleware.ResultMiss {
 		if out.Ran {
@@ -155,6 +155,18 @@ func (st *stepState) record(ctx context.Context, out middleware.Outcome) {
 			s.waiters.Record(ctx, int64(out.Waiters), st.runOpts...)
 		}
 	}
+}
+
+// result is how a call counts, in spans and docket.calls alike: an answer
+// from any tier is a hit, by tier, also when the flight this caller started
+// found it (in a slower tier, or stored a moment before); a miss is a call
+// whose flight ran the step. The middleware reports those answers as misses
+// with a tier, since the call did start a flight.
+func result(out middleware.Outcome) middleware.Result {
+	if out.Result == middleware.ResultMiss && out.Tier != "" {
+		return middleware.ResultHit
+	}
+	return out.Result
 }
 
 // callOpts returns the docket.calls options for result and tier.

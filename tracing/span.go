@@ -38,7 +38,7 @@ var (
 
 func (c *callSpan) End(out middleware.Outcome) {
 	buf := attrBufs.Get().(*[8]attribute.KeyValue)
-	attrs := append(buf[:0], ResultKey.String(out.Result.String()))
+	attrs := append(buf[:0], ResultKey.String(result(out).String()))
 	if c.execution != "" {
 		attrs = append(attrs, ExecutionIDKey.String(c.execution))
 	}

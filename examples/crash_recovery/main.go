@@ -102,11 +102,13 @@ type Loaded struct {
 }
 
 // pipeline is the three persisted steps. Every process builds it the same
-// way, so the same call has the same key in each of them.
+// way, so the same call has the same key in each of them. Each is a handle
+// (middleware.New): Call runs it as a Wrap'd step would, Peek reads its
+// checkpoint without running it.
 type pipeline struct {
-	extract   middleware.Step[Batch, Extracted]
-	transform middleware.Step[[]Order, Totals]
-	load      middleware.Step[Totals, Loaded]
+	extract   *middleware.Persisted[Batch, Extracted]
+	transform *middleware.Persisted[[]Order, Totals]
+	load      *middleware.Persisted[Totals, Loaded]
 }
 
 // steps are the step functions a pipeline persists.
@@ -121,9 +123,9 @@ func newPipeline(store backends.Store, s steps) pipeline {
 	// until the execution ends with End(nil), or for an hour.
 	opt := middleware.WithPersistence(store, scope.Workflow, time.Hour)
 	return pipeline{
-		extract:   middleware.Wrap("extract", s.extract, opt),
-		transform: middleware.Wrap("transform", s.transform, opt),
-		load:      middleware.Wrap("load", s.load, opt),
+		extract:   middleware.New("extract", s.extract, opt),
+		transform: middleware.New("transform", s.transform, opt),
+		load:      middleware.New("load", s.load, opt),
 	}
 }
 
@@ -218,17 +220,17 @@ func child(w io.Writer, dir string, crash bool) (err error) {
 		}
 	}()
 
-	ex, err := p.extract(ctx, batch)
+	ex, err := p.extract.Call(ctx, batch)
 	if err != nil {
 		return err
 	}
 	say("step 1 extract: %s: %d orders from %s", how(0, ex.PID), len(ex.Orders), batch.Source)
-	tot, err := p.transform(ctx, ex.Orders)
+	tot, err := p.transform.Call(ctx, ex.Orders)
 	if err != nil {
 		return err
 	}
 	say("step 2 transform: %s: %d orders, %d.%02d EUR", how(1, tot.PID), tot.Count, tot.Cents/100, tot.Cents%100)
-	ld, err := p.load(ctx, tot)
+	ld, err := p.load.Call(ctx, tot)
 	if err != nil {
 		return err
 	}
@@ -409,44 +411,48 @@ func report(w io.Writer, dir string, wantStarted, wantFinished [3]int) error {
 	return nil
 }
 
-var errNoCheckpoint = errors.New("no checkpoint")
+// errInspecting ends the parent's inspection executions: ending one with an
+// error keeps what is stored.
+var errInspecting = errors.New("inspection only")
 
 // checkpoints looks up, in a fresh open of Badger, which steps of execution
-// execID have a stored result, and prints and returns how many. It asks
-// through the middleware, with step functions that only fail: a stored
-// result is returned without calling them, and a failure is never stored,
-// so looking changes nothing. Each step's input is the result of the step
-// before, so the lookup stops at the first step without one.
+// execID have a stored result, and prints and returns how many. Peek reads
+// a checkpoint without running the step or storing anything. Each step's
+// input is the result of the step before, so the lookup stops at the first
+// step without one.
 func checkpoints(w io.Writer, dir string) (n int, err error) {
 	db, store, err := openStore(dir)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { err = errors.Join(err, db.Close()) }()
+	// Peek never runs a step: these are here because a handle needs one.
+	unused := errors.New("the parent only peeks")
 	p := newPipeline(store, steps{
-		extract: func(context.Context, Batch) (Extracted, error) { return Extracted{}, errNoCheckpoint },
-		transform: func(context.Context, []Order) (Totals, error) {
-			return Totals{}, errNoCheckpoint
-		},
-		load: func(context.Context, Totals) (Loaded, error) { return Loaded{}, errNoCheckpoint },
+		extract:   func(context.Context, Batch) (Extracted, error) { return Extracted{}, unused },
+		transform: func(context.Context, []Order) (Totals, error) { return Totals{}, unused },
+		load:      func(context.Context, Totals) (Loaded, error) { return Loaded{}, unused },
 	})
 	ctx, exec := scope.Begin(context.Background(), execID)
-	// Ending with an error keeps whatever is stored.
-	defer func() { err = errors.Join(err, exec.End(errNoCheckpoint)) }()
+	defer func() { err = errors.Join(err, exec.End(errInspecting)) }()
 
 	var found []string
-	ex, err := p.extract(ctx, batch)
-	if err == nil {
-		found = append(found, "1 extract")
-		var tot Totals
-		if tot, err = p.transform(ctx, ex.Orders); err == nil {
-			found = append(found, "2 transform")
-			if _, err = p.load(ctx, tot); err == nil {
-				found = append(found, "3 load")
+	note := func(step, tier string, expires time.Time) {
+		found = append(found, fmt.Sprintf("%s (in %s, expires in %v)", step, tier, time.Until(expires).Round(time.Minute)))
+	}
+	ex, ok, err := p.extract.Peek(ctx, batch)
+	if ok && err == nil {
+		note("1 extract", ex.Tier, ex.Expires)
+		var tot middleware.Stored[Totals]
+		if tot, ok, err = p.transform.Peek(ctx, ex.Value.Orders); ok && err == nil {
+			note("2 transform", tot.Tier, tot.Expires)
+			var ld middleware.Stored[Loaded]
+			if ld, ok, err = p.load.Peek(ctx, tot.Value); ok && err == nil {
+				note("3 load", ld.Tier, ld.Expires)
 			}
 		}
 	}
-	if err != nil && !errors.Is(err, errNoCheckpoint) {
+	if err != nil {
 		return 0, err
 	}
 	list := "none"

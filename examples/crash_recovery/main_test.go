@@ -34,7 +34,7 @@ func TestRun(t *testing.T) {
 			`.*?` + pid + `step 2 transform: started; the process now kills itself with SIGKILL\n` +
 			`  parent: child exited: signal: killed\n`,
 		`\n    1 extract +1 +1\n    2 transform +1 +0\n    3 load +0 +0\n` +
-			`  parent: checkpoints of exec_crash_demo in Badger: step 1 extract\n`,
+			`  parent: checkpoints of exec_crash_demo in Badger: step 1 extract \(in badger, expires in 1h0m0s\)\n`,
 		// Second child: step 1 restored, steps 2 and 3 run, End(nil).
 		`(?s)=== 2\. Second child.*?` +
 			pid + `step 1 extract: restored from its checkpoint in Badger, did not run \(result of pid (\d+)\): 3 orders.*?` +

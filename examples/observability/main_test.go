@@ -92,6 +92,11 @@ func TestStdout(t *testing.T) {
 	if m, want := section(t, got, "== metrics =="), readmeBlock(t, "<!-- metrics -->"); m != want {
 		t.Errorf("metrics:\n%s\nREADME shows:\n%s", m, want)
 	}
+	ratio := section(t, got, "== hit ratio ==")
+	if want := readmeBlock(t, "<!-- hit ratio -->"); ratio != want {
+		t.Errorf("hit ratio:\n%s\nREADME shows:\n%s", ratio, want)
+	}
+	checkMissesAreRuns(t, ratio)
 	for _, want := range []string{
 		`== exported: spans to stdout, metrics to stdout ==`,
 		`{"Name":"geocode",`, `{"Name":"forecast",`, `{"Name":"geocoder.lookup",`, `{"Name":"execution trip-2",`,
@@ -99,6 +104,40 @@ func TestStdout(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %s", want)
+		}
+	}
+}
+
+var ratioLine = regexp.MustCompile(`^\s+(\S+)\s+calls=(\d+) hit=(\d+) miss=(\d+) shared=(\d+) error=(\d+) runs=(\d+)  hit ratio (\d+)%$`)
+
+// checkMissesAreRuns checks the hit ratio lines against what the program
+// did: the steps ran twice each (geocode for Paris and Oslo, forecast for
+// Paris in each trip), every miss is one of those runs, and every call is
+// one of hit, miss, shared or error.
+func checkMissesAreRuns(t *testing.T, ratio string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(ratio, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("hit ratio lines:\n%s", ratio)
+	}
+	for _, line := range lines {
+		m := ratioLine.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("hit ratio line %q", line)
+		}
+		var n [7]int
+		for i := range n {
+			fmt.Sscan(m[i+2], &n[i])
+		}
+		calls, hit, miss, shared, errs, runs, pct := n[0], n[1], n[2], n[3], n[4], n[5], n[6]
+		if miss != runs || runs != 2 {
+			t.Errorf("%s: %d misses, %d runs; want 2 of each: a miss is a run", m[1], miss, runs)
+		}
+		if hit+miss+shared+errs != calls {
+			t.Errorf("%s: %d calls, not hit+miss+shared+error", m[1], calls)
+		}
+		if pct != 100*hit/calls {
+			t.Errorf("%s: hit ratio %d%%, want %d%%", m[1], pct, 100*hit/calls)
 		}
 	}
 }

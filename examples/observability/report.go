@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -32,6 +33,8 @@ func report(ctx context.Context, tel *telemetry) (string, error) {
 	}
 	b.WriteString("\n== metrics ==\n")
 	writeMetrics(&b, rm)
+	b.WriteString("\n== hit ratio ==\n")
+	writeHitRatio(&b, rm)
 	return b.String(), nil
 }
 
@@ -161,4 +164,60 @@ func set(s attribute.Set) string {
 		parts = append(parts, strings.TrimPrefix(string(kv.Key), "docket.")+"="+kv.Value.String())
 	}
 	return strings.Join(parts, " ")
+}
+
+// writeHitRatio derives each step's hit ratio from docket.calls: its hit
+// calls (from any tier) over all its calls. Its miss calls are its runs,
+// which docket.step.duration counts too.
+func writeHitRatio(b *strings.Builder, rm metricdata.ResourceMetrics) {
+	type tally struct{ calls, hit, miss, shared, errors, runs uint64 }
+	steps := map[string]*tally{}
+	get := func(s attribute.Set) *tally {
+		v, _ := s.Value(tracing.StepKey)
+		t := steps[v.AsString()]
+		if t == nil {
+			t = &tally{}
+			steps[v.AsString()] = t
+		}
+		return t
+	}
+	for _, sm := range rm.ScopeMetrics {
+		if sm.Scope.Name != tracing.ScopeName {
+			continue
+		}
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				if m.Name != tracing.CallsMetric {
+					continue
+				}
+				for _, p := range d.DataPoints {
+					t, n := get(p.Attributes), uint64(p.Value)
+					t.calls += n
+					switch r, _ := p.Attributes.Value(tracing.ResultKey); r.AsString() {
+					case "hit":
+						t.hit += n
+					case "miss":
+						t.miss += n
+					case "shared":
+						t.shared += n
+					case "error":
+						t.errors += n
+					}
+				}
+			case metricdata.Histogram[float64]:
+				if m.Name != tracing.StepDurationMetric {
+					continue
+				}
+				for _, p := range d.DataPoints {
+					get(p.Attributes).runs += p.Count
+				}
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(steps)) {
+		t := steps[name]
+		fmt.Fprintf(b, "  %-10s calls=%d hit=%d miss=%d shared=%d error=%d runs=%d  hit ratio %d%%\n",
+			name, t.calls, t.hit, t.miss, t.shared, t.errors, t.runs, 100*t.hit/max(t.calls, 1))
+	}
 }

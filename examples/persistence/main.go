@@ -11,14 +11,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/backends/badger"
 	"github.com/docket-go/docket/backends/memory"
-	"github.com/docket-go/docket/keyer"
 	"github.com/docket-go/docket/middleware"
 	"github.com/docket-go/docket/scope"
 )
@@ -115,11 +113,19 @@ type session struct {
 	n     *runs
 	front *memory.Store
 	db    *badger.Store
-	back  *watchedTier
 	store *backends.TieredStore
 
-	fetchRate      middleware.Step[Pair, Rate]
-	convertInvoice middleware.Step[Conversion, Converted]
+	// The steps over the tiered store, as an application has them, and
+	// over each tier alone, for Peek to ask one tier what it holds: a key
+	// does not depend on the store, and a single tier copies nothing into
+	// another, so looking changes nothing.
+	tiered, inMemory, inBadger stepSet
+}
+
+// stepSet is the two persisted steps over one store.
+type stepSet struct {
+	fetchRate      *middleware.Persisted[Pair, Rate]
+	convertInvoice *middleware.Persisted[Conversion, Converted]
 }
 
 func open(w io.Writer, dir string, n *runs) (*session, error) {
@@ -128,91 +134,130 @@ func open(w io.Writer, dir string, n *runs) (*session, error) {
 		return nil, err
 	}
 	s := &session{w: w, n: n, front: memory.New(10_000), db: db}
-	// The setup is backends.Tiered(memory.New(10_000), db); the back tier
-	// is wrapped only so that this program can report on it.
-	s.back = watch(db)
-	s.store = backends.Tiered(s.front, s.back)
-
-	s.fetchRate = middleware.Wrap("fetch_rate",
-		func(ctx context.Context, p Pair) (Rate, error) {
-			n.fetchRate.Add(1)
-			return Rate{Pair: p, Value: 1.0842}, nil // a rate service would be asked here
-		},
-		middleware.WithPersistence(s.store, scope.Global, 24*time.Hour))
-	s.convertInvoice = middleware.Wrap("convert_invoice",
-		func(ctx context.Context, c Conversion) (Converted, error) {
-			n.convertInvoice.Add(1)
-			return Converted{
-				InvoiceID: c.Invoice.ID,
-				Amount:    c.Invoice.Amount * c.Rate.Value,
-				Currency:  c.Rate.Pair.To,
-			}, nil
-		},
-		middleware.WithPersistence(s.store, scope.Workflow, time.Hour))
+	s.store = backends.Tiered(s.front, db)
+	fetchRate := func(ctx context.Context, p Pair) (Rate, error) {
+		n.fetchRate.Add(1)
+		return Rate{Pair: p, Value: eurUSD}, nil // a rate service would be asked here
+	}
+	convertInvoice := func(ctx context.Context, c Conversion) (Converted, error) {
+		n.convertInvoice.Add(1)
+		return Converted{
+			InvoiceID: c.Invoice.ID,
+			Amount:    c.Invoice.Amount * c.Rate.Value,
+			Currency:  c.Rate.Pair.To,
+		}, nil
+	}
+	steps := func(store backends.Store) stepSet {
+		return stepSet{
+			fetchRate:      middleware.New("fetch_rate", fetchRate, middleware.WithPersistence(store, scope.Global, 24*time.Hour)),
+			convertInvoice: middleware.New("convert_invoice", convertInvoice, middleware.WithPersistence(store, scope.Workflow, time.Hour)),
+		}
+	}
+	s.tiered, s.inMemory, s.inBadger = steps(s.store), steps(s.front), steps(db)
 	return s, nil
 }
 
 func (s *session) close() error { return s.db.Close() }
 
+// eurUSD is the rate fetch_rate answers with.
+const eurUSD = 1.0842
+
+var (
+	pair    = Pair{From: "EUR", To: "USD"}
+	invoice = Invoice{ID: "INV-1001", Amount: 250, Currency: "EUR"}
+)
+
 // pipeline fetches the rate and converts the invoice with it, and prints for
 // each call who answered: the step itself, the memory tier or Badger.
 func (s *session) pipeline(ctx context.Context) error {
-	pair := Pair{From: "EUR", To: "USD"}
 	var rate Rate
-	err := s.call("fetch_rate("+pair.String()+")", &s.n.fetchRate, func() (string, error) {
-		var err error
-		rate, err = s.fetchRate(ctx, pair)
-		return fmt.Sprintf("%.4f", rate.Value), err
-	})
+	h, err := holds(ctx, s.inMemory.fetchRate, s.inBadger.fetchRate, pair)
+	if err == nil {
+		err = s.call("fetch_rate("+pair.String()+")", h, &s.n.fetchRate, func() (string, error) {
+			var err error
+			rate, err = s.tiered.fetchRate.Call(ctx, pair)
+			return fmt.Sprintf("%.4f", rate.Value), err
+		})
+	}
 	if err != nil {
 		return err
 	}
-	inv := Invoice{ID: "INV-1001", Amount: 250, Currency: "EUR"}
-	return s.call("convert_invoice("+inv.ID+") in "+execID, &s.n.convertInvoice, func() (string, error) {
-		c, err := s.convertInvoice(ctx, Conversion{Invoice: inv, Rate: rate})
+	conv := Conversion{Invoice: invoice, Rate: rate}
+	if h, err = holds(ctx, s.inMemory.convertInvoice, s.inBadger.convertInvoice, conv); err != nil {
+		return err
+	}
+	return s.call("convert_invoice("+invoice.ID+") in "+execID, h, &s.n.convertInvoice, func() (string, error) {
+		c, err := s.tiered.convertInvoice.Call(ctx, conv)
 		return fmt.Sprintf("%.2f %s", c.Amount, c.Currency), err
 	})
 }
 
-// call makes one call and prints its result and where it came from. A call
-// that left the step's run counter alone was served from the store: from
-// Badger if Badger had a hit meanwhile, otherwise from the memory tier (the
-// middleware asks the back tier only after a front miss).
-func (s *session) call(what string, ran *atomic.Int64, f func() (string, error)) error {
-	runsBefore, hitsBefore := ran.Load(), s.back.hits.Load()
+// holding says which tiers hold an entry.
+type holding struct{ memory, badger bool }
+
+// holds peeks into the memory tier and into Badger, through the step's
+// handles over each, for what they hold for in.
+func holds[In, Out any](ctx context.Context, memory, badger *middleware.Persisted[In, Out], in In) (holding, error) {
+	_, inMemory, err1 := memory.Peek(ctx, in)
+	_, inBadger, err2 := badger.Peek(ctx, in)
+	return holding{inMemory, inBadger}, errors.Join(err1, err2)
+}
+
+// call makes one call and prints its result and who answered. Tiered reads
+// the memory tier first, so a result the memory tier held before the call
+// came from there, one only Badger held from Badger; with neither, the step
+// ran. It fails if the step's run counter says otherwise.
+func (s *session) call(what string, h holding, ran *atomic.Int64, f func() (string, error)) error {
+	runsBefore := ran.Load()
 	result, err := f()
 	if err != nil {
 		return err
 	}
 	source := "step ran"
 	switch {
-	case ran.Load() != runsBefore:
-	case s.back.hits.Load() != hitsBefore:
-		source = "from badger, step did not run"
-	default:
+	case h.memory:
 		source = "from memory, step did not run"
+	case h.badger:
+		source = "from badger, step did not run"
+	}
+	if stepRan := ran.Load() != runsBefore; stepRan == (h.memory || h.badger) {
+		return fmt.Errorf("%s: the tiers held %+v before the call, yet the step ran: %v", what, h, stepRan)
 	}
 	fmt.Fprintf(s.w, "  %-45s = %-12s %s\n", what, result, source)
 	return nil
 }
 
-// where prints, for every key this session has seen, whether each tier holds
-// an entry for it, by asking the tiers directly.
-func (s *session) where(ctx context.Context) error {
-	fmt.Fprintf(s.w, "  %-56s %-7s %s\n", "key", "memory", "badger")
-	for _, k := range s.back.seen() {
-		_, ferr := s.front.Get(ctx, k.key, k.codec)
-		_, berr := s.db.Get(ctx, k.key, k.codec)
-		for _, err := range []error{ferr, berr} {
-			if err != nil && !errors.Is(err, backends.ErrNotFound) {
-				return err
-			}
-		}
-		fmt.Fprintf(s.w, "  %-56s %-7s %s\n", short(k.key), yesNo(ferr == nil), yesNo(berr == nil))
+// where prints whether each tier holds an entry for each call of the
+// pipeline, by peeking into each tier alone. It looks in an execution of
+// its own with the same ID, so that it can look after End(nil) too, and
+// ends it with an error, which keeps what is stored.
+func (s *session) where() (err error) {
+	ctx, exec := scope.Begin(context.Background(), execID)
+	defer func() { err = errors.Join(err, exec.End(errLooking)) }()
+	rate, err := holds(ctx, s.inMemory.fetchRate, s.inBadger.fetchRate, pair)
+	if err != nil {
+		return err
+	}
+	conv, err := holds(ctx, s.inMemory.convertInvoice, s.inBadger.convertInvoice,
+		Conversion{Invoice: invoice, Rate: Rate{Pair: pair, Value: eurUSD}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.w, "  %-56s %-7s %s\n", "entry", "memory", "badger")
+	for _, row := range []struct {
+		what string
+		h    holding
+	}{
+		{"fetch_rate(" + pair.String() + ") (Global)", rate},
+		{"convert_invoice(" + invoice.ID + ") in " + execID + " (Workflow)", conv},
+	} {
+		fmt.Fprintf(s.w, "  %-56s %-7s %s\n", row.what, yesNo(row.h.memory), yesNo(row.h.badger))
 	}
 	fmt.Fprintf(s.w, "  memory.Len() = %d\n", s.front.Len())
 	return nil
 }
+
+var errLooking = errors.New("only looking")
 
 func firstRun(w io.Writer, dir string, n *runs) error {
 	fmt.Fprintln(w, "=== 1. First process: open the tiered store, run a Global and a Workflow step ===")
@@ -229,7 +274,7 @@ func firstRun(w io.Writer, dir string, n *runs) error {
 	}
 	if err == nil {
 		fmt.Fprintln(w, "  every result is written to both tiers, Badger first:")
-		err = s.where(ctx)
+		err = s.where()
 	}
 	// The execution is not ended: this process stops midway, and its
 	// Workflow results stay in Badger for a re-run with the same ID.
@@ -249,7 +294,7 @@ func secondRun(w io.Writer, dir string, n *runs) error {
 	err = s.pipeline(ctx)
 	if err == nil {
 		fmt.Fprintln(w, "  a Badger hit is copied into the memory tier:")
-		err = s.where(ctx)
+		err = s.where()
 	}
 	if err == nil && snapshot(n) != before {
 		err = errors.New("a step ran although Badger held its result")
@@ -257,7 +302,7 @@ func secondRun(w io.Writer, dir string, n *runs) error {
 	if err == nil {
 		fmt.Fprintf(w, "  %s: End(nil) removes its Workflow entries from both tiers, Global ones stay:\n", execID)
 		if err = exec.End(nil); err == nil {
-			err = s.where(ctx)
+			err = s.where()
 		}
 	}
 	fmt.Fprintln(w)
@@ -295,62 +340,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-// short is k's readable form (keyer.Key.String, which is also what
-// middleware.KeyFrom gives a running step) with the digest cut to 8 of its
-// 64 hex digits.
-func short(k keyer.Key) string {
-	s := k.String()
-	return s[:len(s)-56] + "…"
-}
-
-// watchedTier passes every call to the store it wraps. It counts the reads
-// that found an entry, so that the program can tell which tier answered a
-// call, and it remembers the key and codec of every entry read or written
-// through it, so that the program can look each key up in each tier.
-type watchedTier struct {
-	backends.Store
-	hits atomic.Int64
-
-	mu   sync.Mutex
-	keys []seenKey
-}
-
-type seenKey struct {
-	key   keyer.Key
-	codec backends.Codec
-}
-
-func watch(s backends.Store) *watchedTier { return &watchedTier{Store: s} }
-
-func (t *watchedTier) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	t.remember(key, c)
-	e, err := t.Store.Get(ctx, key, c)
-	if err == nil {
-		t.hits.Add(1)
-	}
-	return e, err
-}
-
-func (t *watchedTier) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	t.remember(key, c)
-	return t.Store.Set(ctx, key, e, c)
-}
-
-func (t *watchedTier) remember(key keyer.Key, c backends.Codec) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range t.keys {
-		if k.key == key {
-			return
-		}
-	}
-	t.keys = append(t.keys, seenKey{key, c})
-}
-
-func (t *watchedTier) seen() []seenKey {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]seenKey(nil), t.keys...)
 }
