@@ -95,19 +95,33 @@ func TestPeekAndForgetNeedAnExecution(t *testing.T) {
 	}
 }
 
-// TestForgetMatchingUnsupported: no store on this branch selects entries
-// yet, so the bulk form says so instead of removing nothing silently.
-func TestForgetMatchingUnsupported(t *testing.T) {
+// TestForgetMatching: the bulk form removes the step's own entries, of one
+// version when asked, in every tier, and leaves other steps' entries alone.
+func TestForgetMatching(t *testing.T) {
 	for _, tier := range tiers {
 		t.Run(tier.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := tier.open(t)
 			var runs atomic.Int64
-			h := middleware.New("fx", versioned(&runs), middleware.WithPersistence(tier.open(t), scope.Global, time.Hour))
-			if _, err := h.Call(context.Background(), query{"a", 1}); err != nil {
+			h := middleware.New("fx", versioned(&runs), middleware.WithPersistence(store, scope.Global, time.Hour))
+			other := middleware.New("other", versioned(&runs), middleware.WithPersistence(store, scope.Global, time.Hour))
+			for i := range 3 {
+				if _, err := h.Call(ctx, query{"a", i}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := other.Call(ctx, query{"a", 0}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := h.ForgetMatching(context.Background(), backends.Filter{})
-			if !errors.Is(err, backends.ErrUnsupported) {
-				t.Fatalf("got %v, want ErrUnsupported", err)
+			n, err := h.ForgetMatching(ctx, backends.Filter{})
+			if err != nil || n != 3 {
+				t.Fatalf("ForgetMatching: %d, %v; want 3 removed", n, err)
+			}
+			if _, ok, err := h.Peek(ctx, query{"a", 1}); err != nil || ok {
+				t.Fatalf("a forgotten entry is still there (ok=%v, err=%v)", ok, err)
+			}
+			if _, ok, err := other.Peek(ctx, query{"a", 0}); err != nil || !ok {
+				t.Fatalf("another step's entry went too (ok=%v, err=%v)", ok, err)
 			}
 		})
 	}
