@@ -9,6 +9,9 @@
 //
 // # What runs once, what is shared
 //
+// The README's guarantee table lists every guarantee in one place; what
+// follows is the part this package's API keeps, stated at the API.
+//
 // A call first looks in the store's front tier. On a miss it joins the
 // in-flight call for its key, if there is one, or starts it. Flights belong
 // to (store, key) in a process-wide registry, not to a Wrap: two Wraps of
