@@ -108,7 +108,9 @@ func TestAcquireCommit(t *testing.T) {
 // is renewed; others keep waiting and the commit is stored.
 func TestRenewal(t *testing.T) {
 	srv := redistest.Start(t)
-	ttl := 150 * time.Millisecond
+	// Renewal runs every ttl/3: a TTL short enough to make the test quick
+	// but long enough that a loaded machine (CI, -race) renews in time.
+	ttl := 500 * time.Millisecond
 	a := newStore(t, srv, redis.WithLeaseTTL(ttl))
 	b := newStore(t, srv, redis.WithLeaseTTL(ttl))
 	k := globalKey(1)
