@@ -127,3 +127,8 @@ func (h *Persisted[In, Out]) ForgetMatching(ctx context.Context, f backends.Filt
 	}
 	return n, nil
 }
+
+// Stats returns a snapshot of the step's counters: calls, hits by tier,
+// misses by reason, shared waits, runs and their time, errors. It counts
+// the calls of this handle, through Call and Step alike.
+func (h *Persisted[In, Out]) Stats() Stats { return h.p.stats.snapshot(h.p.frontTier) }

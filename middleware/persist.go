@@ -53,6 +53,9 @@ type persisted[In, Out any] struct {
 	// purger is what Workflow calls register with their execution: the
 	// store, or the store and the observer that counts its purges.
 	purger scope.Purger
+	// frontTier is the front's name, the tier its hits are counted under.
+	frontTier string
+	stats     stepStats
 }
 
 func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
@@ -90,6 +93,7 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 			panic(fmt.Sprintf("docket: step %q: %T has no front tier (use backends.Tiered)", name, cfg.store))
 		}
 	}
+	p.frontTier = p.front.Name()
 	p.coord, _ = cfg.store.(backends.Coordinator)
 	if t, ok := cfg.store.(interface{ Back() backends.Store }); ok && p.coord == nil {
 		p.coord, _ = t.Back().(backends.Coordinator)
@@ -179,6 +183,7 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 	}
 	key, exec, err := p.key(ctx, in)
 	if err != nil {
+		p.stats.failed()
 		return zero, err
 	}
 	if o != nil {
@@ -188,7 +193,7 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 		if o != nil {
 			o.Reason = ReasonRefresh
 		}
-		return p.miss(ctx, next, key, exec, in, o, true)
+		return p.miss(ctx, next, key, exec, in, o, ReasonRefresh)
 	}
 	// The flight looks in the whole store again and reports what it finds
 	// there, so a front fault is reported here only when the front is not
@@ -197,6 +202,11 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 	if why == ReasonNone {
 		if o != nil {
 			o.Result, o.Tier, o.Origin = ResultHit, e.Tier, e.Origin
+		}
+		if e.Tier == p.frontTier || e.Tier == "" {
+			p.stats.frontHit(key.Sum[1], e.Failure != nil)
+		} else {
+			p.stats.hit(e.Tier, e.Failure != nil)
 		}
 		if e.Failure != nil {
 			return zero, p.storedErr(e.Failure)
@@ -207,19 +217,24 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 		o.Reason = why
 	}
 	if err != nil {
+		p.stats.miss(why, true)
 		return zero, err
 	}
-	return p.miss(ctx, next, key, exec, in, o, false)
+	return p.miss(ctx, next, key, exec, in, o, why)
 }
 
 // bypass runs the step for a call under Bypass: no key, no store, no
 // flight.
 func (p *persisted[In, Out]) bypass(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (Out, error) {
-	start := time.Now()
-	out, err := next(ctx, *in)
+	p.stats.calls.Add(1)
+	p.stats.misses[ReasonBypass].Add(1)
+	out, dur, err := p.timed(ctx, next, *in)
+	if err != nil {
+		p.stats.errors.Add(1)
+	}
 	if o != nil {
 		o.Reason = ReasonBypass
-		o.Result, o.Ran, o.StepDuration = ResultMiss, true, time.Since(start)
+		o.Result, o.Ran, o.StepDuration = ResultMiss, true, dur
 	}
 	return out, err
 }
@@ -291,12 +306,14 @@ func (p *persisted[In, Out]) lookup(ctx context.Context, s backends.Store, key k
 // for the caller's context to end, whichever comes first. A refresh joins
 // the key's refresh flight, which runs the step whatever is stored: a
 // flight of plain misses may answer from the store.
-func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, exec *scope.Execution, in *In, o *Outcome, refresh bool) (Out, error) {
+func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key keyer.Key, exec *scope.Execution, in *In, o *Outcome, why Reason) (Out, error) {
 	var zero Out
 	if err := ctx.Err(); err != nil {
 		// Gone already: neither start nor join a flight.
+		p.stats.miss(why, true)
 		return zero, err
 	}
+	refresh := why == ReasonRefresh
 	// The step keeps the starting caller's values (trace, execution) but
 	// outlives that caller when others wait on it too. A caller whose
 	// context can never end never leaves, so when it starts a flight it
@@ -317,6 +334,9 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 			go p.fly(f, next, key, exec, *in, near)
 		}
 	}
+	if !started {
+		p.stats.shared.Add(1)
+	}
 	if o != nil {
 		o.Flight = f.ctx
 		o.Result = ResultShared
@@ -328,6 +348,7 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	case <-f.done:
 	case <-ctx.Done():
 		f.leave()
+		p.stats.miss(why, true)
 		if o != nil {
 			o.Result = ResultError
 		}
@@ -338,6 +359,14 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	// leaves without taking the registry's lock (a hot key has a thousand
 	// such callers at once), and the step's context was cancelled by fly.
 	joined := f.joined
+	// The flight's outcome is the call's: a stored result its look found
+	// is a hit of that tier, for every caller of the flight.
+	failed := f.panicked != nil || f.err != nil || f.storeErr != nil
+	if f.tier != "" && f.panicked == nil {
+		p.stats.hit(f.tier, failed)
+	} else {
+		p.stats.miss(why, failed)
+	}
 	if f.panicked != nil {
 		if o != nil {
 			o.Result = ResultError
@@ -451,8 +480,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		}
 	}
 
-	start := time.Now()
-	out, err := next(ctx, in)
+	out, dur, err := p.timed(ctx, next, in)
 	if err != nil {
 		// Failures are not stored, but for those WithErrorCaching marks
 		// terminal; a lease is given up so that another process can try
@@ -485,7 +513,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		return
 	}
 	now := time.Now()
-	f.val, f.ran, f.dur = out, true, now.Sub(start)
+	f.val, f.ran, f.dur = out, true, dur
 	if exec != nil && exec.Dropped() {
 		// The execution ended with End(nil) while the step ran (its callers
 		// may have gone): nothing lands.
@@ -534,6 +562,18 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		// purge may have run before the write: remove it.
 		_ = p.store.Delete(wctx, key)
 	}
+}
+
+// timed runs the step and counts the run, one that panics or calls
+// runtime.Goexit included.
+func (p *persisted[In, Out]) timed(ctx context.Context, next Step[In, Out], in In) (out Out, dur time.Duration, err error) {
+	start := time.Now()
+	defer func() {
+		dur = time.Since(start)
+		p.stats.ran(dur)
+	}()
+	out, err = next(ctx, in)
+	return out, dur, err
 }
 
 // acquire is the second look of a flight whose store processes share: the
