@@ -76,6 +76,20 @@
 // An entry expires after the step's TTL ([WithPersistence]) and is never
 // served after that.
 //
+// # Controlling what is cached
+//
+// Per call, [Refresh] runs the step over a stored result and stores the new
+// one (its concurrent callers share that run), and [Bypass] neither reads
+// nor writes. Per input, the handle [New] returns can [Persisted.Peek] at a
+// stored result and its metadata, [Persisted.Forget] it in every tier, and
+// [Persisted.ForgetMatching] drops a step's entries in bulk (one version,
+// one execution, expired ones). [WithErrorCaching] stores the failures a
+// classifier marks terminal, with their own TTL. [WithRefreshAhead]
+// refreshes a Global entry in the background in the last part of its TTL,
+// while its callers keep getting the stored result, so that a hot key never
+// stalls at expiry. [Persisted.Stats] counts a step's calls, hits by tier,
+// misses by reason, shared waits and runs.
+//
 // # Composition: Apply, Retry, Timeout
 //
 // [Apply] puts layers around a step, the first outermost, and infers In and

@@ -63,6 +63,7 @@ type flight[Out any] struct {
 	storeErr error       // a strict step's write fault: returned with val
 	panicked *PanicError // the step's (or a store's) panic, re-raised in every caller
 	ran      bool
+	ahead    bool // a refresh ahead (WithRefreshAhead), which no caller started
 	dur      time.Duration
 	tier     string // where the flight found a stored result
 	origin   []byte
@@ -106,6 +107,29 @@ func join[Out any](fk flightKey, parent context.Context, key keyer.Key, cancella
 		sh.m[fk] = f
 	}
 	sh.mu.Unlock()
+	return f, true
+}
+
+// begin lists a new flight of fk for a refresh ahead, which no caller
+// waits on, unless a flight of fk is listed already (a miss's, or another
+// refresh ahead: either stores a new result). The flight counts one waiter
+// that never leaves, so that callers who join it (their entry expired while
+// it ran) and then leave never cancel it: its step context, parent's values
+// without its cancellation, ends only when the step returns.
+func begin[Out any](fk flightKey, parent context.Context, key keyer.Key) (*flight[Out], bool) {
+	sh := flights.shard(&fk)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, listed := sh.m[fk]; listed {
+		return nil, false
+	}
+	f := &flight[Out]{fk: fk, key: key, done: make(chan struct{}), waiters: 1, ahead: true}
+	f.base = stepBase{parent: context.WithoutCancel(parent), key: &f.key}
+	f.ctx = &f.base
+	if sh.m == nil {
+		sh.m = map[flightKey]any{}
+	}
+	sh.m[fk] = f
 	return f, true
 }
 

@@ -94,6 +94,12 @@ const (
 	ReasonRefresh
 	// ReasonBypass: the call was made under Bypass, which does not look.
 	ReasonBypass
+	// ReasonRefreshAhead: a background refresh of WithRefreshAhead, which a
+	// hit late in its entry's TTL started. It is reported as a call of its
+	// own, whose step ran.
+	ReasonRefreshAhead
+
+	reasonCount // one past the last Reason
 )
 
 func (r Reason) String() string {
@@ -110,6 +116,8 @@ func (r Reason) String() string {
 		return "refresh"
 	case ReasonBypass:
 		return "bypass"
+	case ReasonRefreshAhead:
+		return "refresh_ahead"
 	}
 	return ""
 }

@@ -37,6 +37,8 @@ type config struct {
 	// failures.
 	classify func(error) (string, bool)
 	errTTL   time.Duration
+	// ahead is WithRefreshAhead's window; zero refreshes nothing ahead.
+	ahead time.Duration
 }
 
 func newConfig(opts []Option) config {

@@ -77,6 +77,16 @@ func newPersisted[In, Out any](name string, opts []Option) *persisted[In, Out] {
 		front: cfg.store,
 		codec: codec.Bind[Out](cfg.codec),
 	}
+	if cfg.ahead != 0 {
+		switch {
+		case cfg.scope != scope.Global:
+			panic(fmt.Sprintf("docket: step %q: WithRefreshAhead is for Global steps (a Workflow entry ends with its execution)", name))
+		case cfg.ttl <= 0:
+			panic(fmt.Sprintf("docket: step %q: WithRefreshAhead needs a TTL in WithPersistence (entries without one never expire)", name))
+		case cfg.ahead < 0 || cfg.ahead >= cfg.ttl:
+			panic(fmt.Sprintf("docket: step %q: WithRefreshAhead(%v) needs a window greater than zero and shorter than the TTL (%v)", name, cfg.ahead, cfg.ttl))
+		}
+	}
 	if !reflect.TypeOf(cfg.store).Comparable() {
 		// Executions list their stores and compare them with ==.
 		panic(fmt.Sprintf("docket: step %q: WithPersistence needs a comparable store (a pointer), not %T", name, cfg.store))
@@ -211,6 +221,9 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 		if e.Failure != nil {
 			return zero, p.storedErr(e.Failure)
 		}
+		if p.cfg.ahead > 0 && !e.Expires.IsZero() {
+			p.refreshAhead(ctx, next, key, in, e.Expires)
+		}
 		return p.result(v), nil
 	}
 	if o != nil {
@@ -328,10 +341,10 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		near := p.front == p.store && p.coord == nil && !refresh
 		switch {
 		case inline:
-			p.fly(f, next, key, exec, *in, false)
+			p.fly(f.ctx, f, next, key, exec, *in, false)
 		case near && p.lookNear(f, key):
 		default:
-			go p.fly(f, next, key, exec, *in, near)
+			go p.fly(f.ctx, f, next, key, exec, *in, near)
 		}
 	}
 	if !started {
@@ -393,8 +406,9 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 // caller is left waiting. A panic of the step, a store or a codec is
 // recovered here and re-raised in every caller, where it can be recovered:
 // a goroutine of the flight must never die of it, which would kill the
-// process.
-func (p *persisted[In, Out]) fly(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
+// process. ctx is the step's context: f.ctx, or for a refresh ahead one
+// with the refresh's own span.
+func (p *persisted[In, Out]) fly(ctx context.Context, f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
 	normal := false
 	defer func() {
 		if !normal {
@@ -412,7 +426,7 @@ func (p *persisted[In, Out]) fly(f *flight[Out], next Step[In, Out], key keyer.K
 		// stops now, whoever still waits.
 		f.sctx.cancel()
 	}()
-	p.run(f, next, key, exec, in, looked)
+	p.run(ctx, f, next, key, exec, in, looked)
 	normal = true
 }
 
@@ -441,17 +455,17 @@ func (p *persisted[In, Out]) lookNear(f *flight[Out], key keyer.Key) (settled bo
 }
 
 // run looks in the store a second time, runs the step and stores its result.
-func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
-	ctx := f.ctx
+func (p *persisted[In, Out]) run(ctx context.Context, f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, looked bool) {
 	// A flight that ended just before this one began has already stored the
 	// result; without this look (here or in lookNear) its key would run
 	// twice.
 	var lease backends.Lease
 	switch {
 	case looked:
-	case f.fk.refresh:
+	case f.fk.refresh || f.ahead:
 		// A refresh runs the step whatever is stored, and takes no lease:
 		// a lease would hand it the stored result it is meant to replace.
+		// (A refresh ahead has looked already, in lookAhead.)
 	case p.coord == nil:
 		v, e, why, err := p.lookup(ctx, p.store, key, true)
 		if why == ReasonNone {

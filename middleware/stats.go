@@ -22,7 +22,9 @@ type Stats struct {
 	Hits map[string]uint64
 	// Misses counts the calls that got no stored result, by why the front
 	// tier did not answer: ReasonAbsent, ReasonExpired, ReasonCorrupt,
-	// ReasonFault, ReasonRefresh or ReasonBypass.
+	// ReasonFault, ReasonRefresh or ReasonBypass; and the background
+	// refreshes of WithRefreshAhead, as ReasonRefreshAhead, each counted as
+	// a call of its own (in Calls too) whose step ran.
 	Misses map[Reason]uint64
 	// SharedWaits counts the calls that joined a flight another caller had
 	// started, rather than starting one (hits and misses alike).
@@ -68,7 +70,7 @@ type stepStats struct {
 	runs   atomic.Uint64
 	runNs  atomic.Int64
 	errors atomic.Uint64
-	misses [ReasonBypass + 1]atomic.Uint64
+	misses [reasonCount]atomic.Uint64
 
 	mu   sync.Mutex
 	hits map[string]uint64 // hits not counted in front, by tier
@@ -141,7 +143,7 @@ func (s *stepStats) snapshot(frontTier string) Stats {
 	if front > 0 {
 		st.Hits[frontTier] += front
 	}
-	for why := ReasonAbsent; why <= ReasonBypass; why++ {
+	for why := ReasonAbsent; why < reasonCount; why++ {
 		if n := s.misses[why].Load(); n > 0 {
 			st.Misses[why] = n
 		}

@@ -1,0 +1,118 @@
+package middleware
+
+import (
+	"context"
+	"runtime/debug"
+	"time"
+
+	"github.com/docket-go/docket/keyer"
+)
+
+// WithRefreshAhead refreshes a Global step's results before they expire
+// (stale-while-revalidate), so that a hot key never stalls its callers at
+// expiry. A call that hits an entry with less than window of its TTL left
+// gets the stored result at once and starts a refresh in the background,
+// unless a flight of that key is already running in this process: one run
+// per key, however many callers hit it meanwhile. The refresh runs the
+// step and stores its result in place of the old one. A refresh that fails
+// stores nothing (under WithErrorCaching, a terminal failure is stored only
+// once the old result has expired), and the old result is served until its
+// TTL ends. A call that finds the entry expired while the refresh runs
+// joins it rather than starting a run of its own.
+//
+// The refresh's step context has the values of the call that started it
+// (trace, execution) and none of its cancellation: it outlives that call
+// and ends when the step returns. It is reported to the observer, and
+// counted by Stats, as a call of its own with ReasonRefreshAhead. Stored
+// failures are not refreshed ahead. On a store that processes share, a
+// refresh takes no lease: each process refreshes a key it serves.
+//
+// The window must be greater than zero and shorter than the TTL of
+// WithPersistence, and the step Global (a Workflow entry ends with its
+// execution): New, Wrap and Persist panic otherwise. A window of zero
+// refreshes nothing ahead.
+func WithRefreshAhead(window time.Duration) Option {
+	return optionFunc(func(c *config) { c.ahead = window })
+}
+
+// refreshAhead starts the background refresh of key if its entry, which a
+// call has just been served, expires within the window. Only then does it
+// read the clock or touch the registry.
+func (p *persisted[In, Out]) refreshAhead(ctx context.Context, next Step[In, Out], key keyer.Key, in *In, expires time.Time) {
+	if time.Until(expires) >= p.cfg.ahead {
+		return
+	}
+	f, ok := begin[Out](flightKey{store: p.store, sum: key.Sum}, ctx, key)
+	if !ok {
+		return
+	}
+	go p.flyAhead(f, next, key, *in)
+}
+
+// flyAhead is the body of a refresh ahead: it looks once more (a refresh
+// that ended a moment ago has stored a fresh result, and this one is then
+// not needed), and runs the step as a refresh otherwise.
+func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key keyer.Key, in In) {
+	if p.lookAhead(f, key) {
+		return
+	}
+	ctx := f.ctx
+	var span CallSpan
+	if obs := p.cfg.observer; obs != nil {
+		var sctx context.Context
+		if sctx, span = obs.Start(f.base.parent, p.callInfo(f.base.parent)); span != nil {
+			// The step runs inside the refresh's span; the flight's own
+			// context, which joined callers link to, is left as it was
+			// listed.
+			ctx = &stepBase{parent: sctx, key: &f.key}
+		}
+	}
+	defer func() {
+		// fly has recovered a panic, or is letting a Goexit go on; either
+		// way the flight is over and its fields are final.
+		var err error
+		switch {
+		case f.panicked != nil:
+			err = f.panicked
+		case f.err != nil:
+			err = f.err
+		}
+		p.stats.miss(ReasonRefreshAhead, err != nil)
+		if span == nil {
+			return
+		}
+		o := Outcome{Key: key, Result: ResultMiss, Reason: ReasonRefreshAhead, Flight: ctx,
+			Ran: f.ran, StepDuration: f.dur, Waiters: f.joined, Err: err}
+		if err != nil {
+			o.Result = ResultError
+		}
+		span.End(o)
+	}()
+	p.fly(ctx, f, next, key, nil, in, false)
+}
+
+// lookAhead reads the front tier for a refresh ahead and reports whether
+// it found a result that is no longer due (a refresh stored it after the
+// call that started this one read the old entry). The flight is then over:
+// callers that joined it get that result.
+func (p *persisted[In, Out]) lookAhead(f *flight[Out], key keyer.Key) (settled bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.panicked = &PanicError{Value: r, Stack: debug.Stack()}
+			settled = true
+		}
+		if settled {
+			f.unlist()
+			close(f.done)
+		}
+	}()
+	v, e, why, _ := p.lookup(f.ctx, p.front, key, false)
+	if why != ReasonNone || e.Failure != nil {
+		return false
+	}
+	if !e.Expires.IsZero() && time.Until(e.Expires) < p.cfg.ahead {
+		return false
+	}
+	p.settle(f, v, e, e.Tier)
+	return true
+}

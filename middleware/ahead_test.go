@@ -1,0 +1,263 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docket-go/docket/backends/memory"
+	"github.com/docket-go/docket/middleware"
+	"github.com/docket-go/docket/scope"
+)
+
+// dueAt once: a window one millisecond shorter than the TTL puts every entry
+// in it a millisecond after it was stored, whatever the machine's load.
+const (
+	aheadTTL    = time.Hour
+	aheadWindow = time.Hour - time.Millisecond
+)
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRefreshAheadServesOldValue: while a refresh ahead runs, a thousand
+// callers of the key get the stored result at once, and only one refresh
+// runs; when it ends, callers get its result.
+func TestRefreshAheadServesOldValue(t *testing.T) {
+	for _, tier := range tiers {
+		t.Run(tier.name, func(t *testing.T) {
+			var runs atomic.Int64
+			gate := make(chan struct{})
+			h := middleware.New("fx", func(_ context.Context, q query) (string, error) {
+				n := runs.Add(1)
+				if n == 2 {
+					<-gate // the first refresh is held until every caller is served
+				}
+				return fmt.Sprintf("%s#%d", q.User, n), nil
+			}, middleware.WithPersistence(tier.open(t), scope.Global, aheadTTL), middleware.WithRefreshAhead(aheadWindow))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			q := query{"eur", 1}
+			if got, err := h.Call(ctx, q); err != nil || got != "eur#1" {
+				t.Fatalf("first call: %q, %v", got, err)
+			}
+			time.Sleep(2 * time.Millisecond) // into the window
+
+			const callers = 1000
+			var wg sync.WaitGroup
+			got := make([]string, callers)
+			errs := make([]error, callers)
+			for i := range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got[i], errs[i] = h.Call(ctx, q)
+				}()
+			}
+			wg.Wait() // returns although the refresh is held: nobody waited on it
+			for i := range callers {
+				if errs[i] != nil || got[i] != "eur#1" {
+					t.Fatalf("caller %d: %q, %v; want the stored result", i, got[i], errs[i])
+				}
+			}
+			waitFor(t, "the refresh to start", func() bool { return runs.Load() == 2 })
+			if n := runs.Load(); n != 2 {
+				t.Fatalf("%d runs; want 2 (the first call and one refresh)", n)
+			}
+			close(gate)
+			waitFor(t, "the refresh's result", func() bool {
+				s, ok, err := h.Peek(ctx, q)
+				return err == nil && ok && s.Value == "eur#2"
+			})
+			// That result is due at once too: a call gets it and starts the
+			// next refresh (once the first one's flight is over).
+			waitFor(t, "the second refresh", func() bool {
+				if v, err := h.Call(ctx, q); err != nil || v == "eur#1" {
+					t.Fatalf("after the refresh: %q, %v", v, err)
+				}
+				s, ok, _ := h.Peek(ctx, q)
+				return ok && s.Value != "eur#2"
+			})
+			st := h.Stats()
+			if st.SharedWaits != 0 || st.Misses[middleware.ReasonAbsent] != 1 {
+				t.Fatalf("stats %+v: want no caller that waited, one absent miss", st)
+			}
+			waitFor(t, "the last refresh to end", func() bool { return int64(h.Stats().Runs) == runs.Load() })
+			if st := h.Stats(); st.Misses[middleware.ReasonRefreshAhead] != uint64(st.Runs-1) {
+				t.Fatalf("stats %+v: want every run but the first to be a refresh ahead", st)
+			}
+		})
+	}
+}
+
+// TestRefreshAheadFailureKeepsEntry: a refresh that fails leaves the old
+// entry, which is served (and refreshed again) as before.
+func TestRefreshAheadFailureKeepsEntry(t *testing.T) {
+	for _, tier := range tiers {
+		t.Run(tier.name, func(t *testing.T) {
+			var runs atomic.Int64
+			errDown := errors.New("upstream down")
+			h := middleware.New("fx", func(_ context.Context, q query) (string, error) {
+				if runs.Add(1) > 1 {
+					return "", errDown
+				}
+				return "rate", nil
+			}, middleware.WithPersistence(tier.open(t), scope.Global, aheadTTL), middleware.WithRefreshAhead(aheadWindow),
+				// A terminal failure is not stored over a live result either.
+				middleware.WithErrorCaching(func(error) (string, bool) { return "down", true }, time.Hour))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			q := query{"eur", 1}
+			if _, err := h.Call(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			before, _, err := h.Peek(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond)
+			for range 3 {
+				if v, err := h.Call(ctx, q); err != nil || v != "rate" {
+					t.Fatalf("got %q, %v; want the stored result", v, err)
+				}
+				waitFor(t, "the failed refresh", func() bool {
+					return h.Stats().Errors > 0 && h.Stats().Misses[middleware.ReasonRefreshAhead] == h.Stats().Errors
+				})
+			}
+			after, ok, err := h.Peek(ctx, q)
+			if err != nil || !ok || after.Value != "rate" || after.Err != nil || !after.Created.Equal(before.Created) {
+				t.Fatalf("after failed refreshes: %+v, %v, %v; want the first entry", after, ok, err)
+			}
+			waitFor(t, "the last refresh", func() bool { return runs.Load() == 1+int64(h.Stats().Errors) })
+		})
+	}
+}
+
+// TestRefreshAheadHotKey: callers that keep calling one key across several
+// TTLs never wait for a run (no call finds the entry expired) with refresh
+// ahead; without it, some do at every expiry.
+func TestRefreshAheadHotKey(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+		stalls bool
+	}{
+		{"ahead", 250 * time.Millisecond, false},
+		{"without", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var runs atomic.Int64
+			opts := []middleware.Option{middleware.WithPersistence(memory.New(100), scope.Global, 300*time.Millisecond)}
+			if tc.window > 0 {
+				opts = append(opts, middleware.WithRefreshAhead(tc.window))
+			}
+			h := middleware.New("fx", func(ctx context.Context, q query) (string, error) {
+				runs.Add(1)
+				select {
+				case <-time.After(5 * time.Millisecond):
+				case <-ctx.Done():
+				}
+				return q.User, nil
+			}, opts...)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			q := query{"hot", 1}
+			if _, err := h.Call(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			stop := time.Now().Add(1200 * time.Millisecond) // four TTLs
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for time.Now().Before(stop) {
+						if _, err := h.Call(ctx, q); err != nil {
+							t.Error(err)
+							return
+						}
+						time.Sleep(100 * time.Microsecond)
+					}
+				}()
+			}
+			wg.Wait()
+			st := h.Stats()
+			waited := st.SharedWaits + st.Misses[middleware.ReasonExpired] + st.Misses[middleware.ReasonAbsent] - 1
+			if tc.stalls != (waited > 0) {
+				t.Fatalf("%d calls waited for a run (stats %+v); want stalls=%v", waited, st, tc.stalls)
+			}
+			if !tc.stalls && st.Misses[middleware.ReasonRefreshAhead] < 3 {
+				t.Fatalf("stats %+v: want a refresh ahead per TTL", st)
+			}
+			waitFor(t, "refreshes to end", func() bool { return int64(h.Stats().Runs) == runs.Load() })
+		})
+	}
+}
+
+// TestRefreshAheadObserved: the refresh is reported as a call of its own,
+// whose step ran, and its result's origin is the refresh's.
+func TestRefreshAheadObserved(t *testing.T) {
+	obs := &recordingObserver{}
+	var runs atomic.Int64
+	h := middleware.New("fx", versioned(&runs), middleware.WithPersistence(memory.New(10), scope.Global, aheadTTL),
+		middleware.WithRefreshAhead(aheadWindow), middleware.WithObserver(obs))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	q := query{"eur", 1}
+	h.Call(ctx, q)
+	time.Sleep(2 * time.Millisecond)
+	h.Call(ctx, q)
+	waitFor(t, "the refresh's outcome", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return len(obs.outcomes) == 3
+	})
+	got := obs.last()
+	if got.Result != middleware.ResultMiss || got.Reason != middleware.ReasonRefreshAhead || !got.Ran || got.Err != nil {
+		t.Fatalf("refresh outcome %+v", got)
+	}
+	waitFor(t, "the refresh's result", func() bool {
+		s, ok, _ := h.Peek(ctx, q)
+		return ok && s.Value == "eur#2"
+	})
+}
+
+func TestRefreshAheadRefused(t *testing.T) {
+	step := func(_ context.Context, q query) (string, error) { return q.User, nil }
+	for _, tc := range []struct {
+		name string
+		s    scope.Scope
+		ttl  time.Duration
+		win  time.Duration
+		want string
+	}{
+		{"workflow", scope.Workflow, time.Hour, time.Minute, "for Global steps"},
+		{"no ttl", scope.Global, 0, time.Minute, "needs a TTL"},
+		{"window as long as the ttl", scope.Global, time.Hour, time.Hour, "shorter than the TTL"},
+		{"negative window", scope.Global, time.Hour, -time.Minute, "greater than zero"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if msg, _ := r.(string); !strings.Contains(msg, tc.want) {
+					t.Fatalf("panic %v; want one saying %q", r, tc.want)
+				}
+			}()
+			middleware.Wrap("fx", step, middleware.WithPersistence(memory.New(10), tc.s, tc.ttl), middleware.WithRefreshAhead(tc.win))
+		})
+	}
+}
