@@ -7,11 +7,15 @@ import (
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/backends/badger"
 	"github.com/docket-go/docket/backends/memory"
+	"github.com/docket-go/docket/backends/redis"
 	"github.com/docket-go/docket/backends/sqlite"
+	"github.com/docket-go/docket/internal/redistest"
 )
 
 // tiers are the stores every control is tested on: a front tier alone, and
-// a front tier before each durable store, in fresh temporary files.
+// a front tier before each durable store, in fresh temporary files, and
+// before a shared one: a redis-server of the test's own (skipped where
+// redis-server is not installed, unless CI=true).
 var tiers = []struct {
 	name string
 	open func(t *testing.T) backends.Store
@@ -30,6 +34,12 @@ var tiers = []struct {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { db.Close() })
+		return backends.Tiered(memory.New(1000), db)
+	}},
+	{"memory+redis", func(t *testing.T) backends.Store {
+		srv := redistest.Start(t)
+		db := redis.New(srv.Client(t))
 		t.Cleanup(func() { db.Close() })
 		return backends.Tiered(memory.New(1000), db)
 	}},
