@@ -338,7 +338,7 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		p.stats.shared.Add(1)
 	}
 	if o != nil {
-		o.Flight = f.ctx
+		o.Flight, o.Joined = f.ctx, !started
 		o.Result = ResultShared
 		if started {
 			o.Result = ResultMiss
@@ -367,6 +367,14 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	} else {
 		p.stats.miss(why, failed)
 	}
+	if o != nil {
+		if f.panicked == nil {
+			o.Tier, o.Origin = f.tier, f.origin
+		}
+		if started {
+			o.Ran, o.StepDuration, o.Waiters = f.ran, f.dur, joined
+		}
+	}
 	if f.panicked != nil {
 		if o != nil {
 			o.Result = ResultError
@@ -378,12 +386,6 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 			o.Result = ResultError
 		}
 		return zero, f.err
-	}
-	if o != nil {
-		o.Tier, o.Origin = f.tier, f.origin
-		if started {
-			o.Ran, o.StepDuration, o.Waiters = f.ran, f.dur, joined
-		}
 	}
 	return p.result(f.val), f.storeErr
 }
@@ -481,6 +483,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 	}
 
 	out, dur, err := p.timed(ctx, next, in)
+	f.ran, f.dur = true, dur
 	if err != nil {
 		// Failures are not stored, but for those WithErrorCaching marks
 		// terminal; a lease is given up so that another process can try
@@ -513,7 +516,7 @@ func (p *persisted[In, Out]) run(f *flight[Out], next Step[In, Out], key keyer.K
 		return
 	}
 	now := time.Now()
-	f.val, f.ran, f.dur = out, true, dur
+	f.val = out
 	if exec != nil && exec.Dropped() {
 		// The execution ended with End(nil) while the step ran (its callers
 		// may have gone): nothing lands.
