@@ -159,6 +159,38 @@ func TestObserverSeesPanics(t *testing.T) {
 	}
 }
 
+// TestPanickingRunsAreRuns: a run that panics is reported and counted as a
+// run, and its call as an error, in a flight and under Bypass alike.
+func TestPanickingRunsAreRuns(t *testing.T) {
+	obs := &recordingObserver{}
+	h := middleware.New("s", func(context.Context, query) (string, error) { panic("kaboom") },
+		middleware.WithPersistence(memory.New(10), scope.Global, time.Hour), middleware.WithObserver(obs))
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		why  middleware.Reason
+	}{
+		{"flight", context.Background(), middleware.ReasonAbsent},
+		{"bypass", middleware.Bypass(context.Background()), middleware.ReasonBypass},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: the panic was not re-raised", tc.name)
+				}
+			}()
+			h.Call(tc.ctx, query{"a", 1})
+		}()
+		var pe *middleware.PanicError
+		if e := obs.last(); e.Result != middleware.ResultError || !errors.As(e.Err, &pe) || e.Reason != tc.why || !e.Ran || e.StepDuration <= 0 {
+			t.Errorf("%s: outcome = %+v, want a panicking run", tc.name, e)
+		}
+	}
+	if s := h.Stats(); s.Calls != 2 || s.Runs != 2 || s.Errors != 2 || s.Misses[middleware.ReasonAbsent] != 1 || s.Misses[middleware.ReasonBypass] != 1 {
+		t.Fatalf("Stats() = %+v, want 2 calls, 2 runs, 2 errors", s)
+	}
+}
+
 // TestObserverOutcomesOfFailedFlights: an outcome says what Stats counts of
 // the call also when it failed: the run of a failed flight, the callers that
 // joined it, the tier of a stored failure a flight found.

@@ -137,7 +137,7 @@ func equalStats(t *testing.T, what string, got, want middleware.Stats) {
 
 // TestMetricsMatchStats drives one step through every way a call can go
 // (hits of the front and the back tier, misses for each reason, shared
-// waits, failed runs, stored failures) and checks that the Stats snapshot
+// waits, failed and panicking runs, stored failures) and checks that the Stats snapshot
 // and what the metrics say of the step agree, field by field.
 func TestMetricsMatchStats(t *testing.T) {
 	errBad := errors.New("upstream said no")
@@ -160,6 +160,8 @@ func TestMetricsMatchStats(t *testing.T) {
 				case "slow-bad":
 					<-releaseBad
 					return "", errBad
+				case "boom":
+					panic("kaboom")
 				}
 				return q.User, nil
 			}
@@ -247,14 +249,20 @@ func TestMetricsMatchStats(t *testing.T) {
 			cancelled, cancel := context.WithCancel(ctx)
 			cancel()
 			h.Call(cancelled, query{User: "late"}) // miss (absent), error: no run
+			for _, c := range []context.Context{ctx, middleware.Bypass(ctx)} {
+				func() {
+					defer func() { _ = recover() }()
+					h.Call(c, query{User: "boom"}) // miss (absent, bypass), run, error: a panic
+				}()
+			}
 
 			got := h.Stats()
 			equalStats(t, "Stats()", got, middleware.Stats{
-				Calls: 20, SharedWaits: 5, Runs: 12, Errors: 9,
+				Calls: 22, SharedWaits: 5, Runs: 14, Errors: 11,
 				Hits: map[string]uint64{"memory": 2},
 				Misses: map[middleware.Reason]uint64{
-					middleware.ReasonAbsent: 12, middleware.ReasonExpired: 1, middleware.ReasonCorrupt: 1,
-					middleware.ReasonFault: 1, middleware.ReasonRefresh: 1, middleware.ReasonBypass: 2,
+					middleware.ReasonAbsent: 13, middleware.ReasonExpired: 1, middleware.ReasonCorrupt: 1,
+					middleware.ReasonFault: 1, middleware.ReasonRefresh: 1, middleware.ReasonBypass: 3,
 				},
 				RunTime: got.RunTime,
 			})

@@ -241,8 +241,9 @@ func TestErrors(t *testing.T) {
 		"docket.calls{miss_reason=absent,result=error,scope=global,step=failing}":   1,
 		"docket.calls{result=error,scope=workflow,step=needs_exec}":                 1,
 		"docket.calls{miss_reason=absent,result=error,scope=global,step=panicking}": 1,
-		// A failed run is a run.
-		"docket.step.duration{scope=global,step=failing}": 1,
+		// A failed or panicking run is a run.
+		"docket.step.duration{scope=global,step=failing}":   1,
+		"docket.step.duration{scope=global,step=panicking}": 1,
 	})
 }
 
