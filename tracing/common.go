@@ -78,7 +78,8 @@ const (
 	// reason (misses) and flight.joined (shared waits).
 	CallsMetric = "docket.calls"
 	// StepDurationMetric is a histogram of how long step runs took, in
-	// seconds, by step and scope: failed runs and Bypass runs included.
+	// seconds, by step and scope: failed, panicking and Bypass runs
+	// included.
 	StepDurationMetric = "docket.step.duration"
 	// FlightWaitersMetric is a histogram of how many callers each flight
 	// answered (1 when nobody joined), by step and scope: flights that ran

@@ -47,6 +47,8 @@ func TestResultCountsAnswersFromAnyTierAsHits(t *testing.T) {
 			"error", "", "docket.calls{flight.joined=true,miss_reason=absent,result=error,scope=global,step=s}", ""},
 		{"a failed Bypass run", middleware.Outcome{Result: middleware.ResultMiss, Reason: middleware.ReasonBypass, Err: errStep, Ran: true, StepDuration: time.Millisecond},
 			"error", "", "docket.calls{miss_reason=bypass,result=error,scope=global,step=s}", ""},
+		{"a strict write fault, returned with the result", middleware.Outcome{Result: middleware.ResultMiss, Reason: middleware.ReasonAbsent, Err: middleware.ErrStore, Ran: true, StepDuration: time.Millisecond, Waiters: 1},
+			"error", "", "docket.calls{miss_reason=absent,result=error,scope=global,step=s}", "1"},
 		{"a stored failure from the front tier", middleware.Outcome{Result: middleware.ResultHit, Tier: "memory", Err: errStep},
 			"error", "memory", "docket.calls{result=error,scope=global,step=s,tier=memory}", ""},
 		{"a stored failure the flight found", middleware.Outcome{Result: middleware.ResultError, Tier: "badger", Reason: middleware.ReasonAbsent, Err: errStep, Waiters: 1},
