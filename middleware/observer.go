@@ -122,18 +122,26 @@ func (r Reason) String() string {
 	return ""
 }
 
-// Outcome is what an observed call came to.
+// Outcome is what an observed call came to. It says everything Stats
+// counts of the call, so that an observer can export the same numbers: Tier
+// set means a hit, of that tier; otherwise Reason set means a miss; neither
+// means the call failed before any lookup.
 type Outcome struct {
 	// Key is the call's key; zero if keying failed.
 	Key    keyer.Key
 	Result Result
-	// Tier names the tier that answered ("memory", "badger"): for a hit, the
-	// front tier or, for a miss whose flight found a stored result, the tier
-	// that had it. Empty when the step ran.
+	// Tier names the tier that answered ("memory", "badger") with a stored
+	// result or a stored failure (WithErrorCaching): for a hit, the front
+	// tier or, for a call whose flight found the entry, the tier that had
+	// it. Empty when the step ran.
 	Tier string
-	// Reason is why the front tier did not answer a miss or shared call.
+	// Reason is why the front tier did not answer a call that was not a hit
+	// before any flight.
 	Reason Reason
-	// Err is the call's error, for ResultError.
+	// Err is the error the call returned: for ResultError, and also for a
+	// stored failure served as a hit, a failed Bypass run (ResultMiss) or a
+	// strict write fault returned with the step's result, which keep their
+	// Result.
 	Err error
 	// Origin is what Observer.Origin returned when the result was produced,
 	// for results read from a store.
@@ -141,10 +149,16 @@ type Outcome struct {
 	// Flight is the context of the flight this call started or joined (the
 	// step's context), for linking a waiter to the run it waited on.
 	Flight context.Context
-	// Ran is whether the step ran in this call's flight; StepDuration is how
-	// long it took and Waiters how many callers joined the flight up to the
+	// Joined is whether the call joined a flight another caller had started
+	// (a shared wait): its Result is ResultShared, or ResultError when that
+	// flight failed or the caller left it.
+	Joined bool
+	// Ran is whether the step ran in this call's flight, also when it
+	// failed (or under Bypass, in the call itself); StepDuration is how long
+	// it took and Waiters how many callers joined the flight up to the
 	// moment the starting caller got its result (callers that left on
-	// cancellation included). Set for ResultMiss only.
+	// cancellation included). Set for the caller that started the flight
+	// and waited for it, whatever its Result.
 	Ran          bool
 	StepDuration time.Duration
 	Waiters      int

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docket-go/docket/backends"
+	"github.com/docket-go/docket/backends/badger"
 	"github.com/docket-go/docket/backends/memory"
 	"github.com/docket-go/docket/middleware"
 	"github.com/docket-go/docket/scope"
@@ -155,5 +156,98 @@ func TestObserverSeesPanics(t *testing.T) {
 	var pe *middleware.PanicError
 	if e := obs.last(); e.Result != middleware.ResultError || !errors.As(e.Err, &pe) || pe.Value != "kaboom" {
 		t.Fatalf("outcome = %+v, want the panic as an error", e)
+	}
+}
+
+// TestPanickingRunsAreRuns: a run that panics is reported and counted as a
+// run, and its call as an error, in a flight and under Bypass alike.
+func TestPanickingRunsAreRuns(t *testing.T) {
+	obs := &recordingObserver{}
+	h := middleware.New("s", func(context.Context, query) (string, error) { panic("kaboom") },
+		middleware.WithPersistence(memory.New(10), scope.Global, time.Hour), middleware.WithObserver(obs))
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		why  middleware.Reason
+	}{
+		{"flight", context.Background(), middleware.ReasonAbsent},
+		{"bypass", middleware.Bypass(context.Background()), middleware.ReasonBypass},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: the panic was not re-raised", tc.name)
+				}
+			}()
+			h.Call(tc.ctx, query{"a", 1})
+		}()
+		var pe *middleware.PanicError
+		if e := obs.last(); e.Result != middleware.ResultError || !errors.As(e.Err, &pe) || e.Reason != tc.why || !e.Ran || e.StepDuration <= 0 {
+			t.Errorf("%s: outcome = %+v, want a panicking run", tc.name, e)
+		}
+	}
+	if s := h.Stats(); s.Calls != 2 || s.Runs != 2 || s.Errors != 2 || s.Misses[middleware.ReasonAbsent] != 1 || s.Misses[middleware.ReasonBypass] != 1 {
+		t.Fatalf("Stats() = %+v, want 2 calls, 2 runs, 2 errors", s)
+	}
+}
+
+// TestObserverOutcomesOfFailedFlights: an outcome says what Stats counts of
+// the call also when it failed: the run of a failed flight, the callers that
+// joined it, the tier of a stored failure a flight found.
+func TestObserverOutcomesOfFailedFlights(t *testing.T) {
+	db, err := badger.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	errGone := errors.New("no such user")
+	release := make(chan struct{})
+	step := func(_ context.Context, q query) (string, error) {
+		<-release
+		return "", errGone
+	}
+	classify := func(err error) (string, bool) { return "gone", errors.Is(err, errGone) }
+	obs := &recordingObserver{}
+	h := middleware.New("s", step, middleware.WithPersistence(backends.Tiered(memory.New(10), db), scope.Global, time.Hour),
+		middleware.WithErrorCaching(classify, 0), middleware.WithObserver(obs))
+
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { h.Call(context.Background(), query{"a", 1}) })
+	}
+	for h.Stats().SharedWaits < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	obs.mu.Lock()
+	var starter, joiner middleware.Outcome
+	for _, o := range obs.outcomes {
+		if o.Joined {
+			joiner = o
+		} else {
+			starter = o
+		}
+	}
+	obs.mu.Unlock()
+	if starter.Result != middleware.ResultError || !starter.Ran || starter.StepDuration <= 0 || starter.Waiters != 2 || starter.Tier != "" {
+		t.Fatalf("starter's outcome = %+v, want a failed run answering 2 callers", starter)
+	}
+	if joiner.Result != middleware.ResultError || joiner.Ran || joiner.Waiters != 0 || joiner.Flight != starter.Flight || !errors.Is(joiner.Err, errGone) {
+		t.Fatalf("joiner's outcome = %+v, want the failure of the flight it joined", joiner)
+	}
+
+	// A new process: the flight finds the stored failure in Badger.
+	obs2 := &recordingObserver{}
+	h2 := middleware.New("s", step, middleware.WithPersistence(backends.Tiered(memory.New(10), db), scope.Global, time.Hour),
+		middleware.WithErrorCaching(classify, 0), middleware.WithObserver(obs2))
+	if _, err := h2.Call(context.Background(), query{"a", 1}); err == nil {
+		t.Fatal("no stored failure")
+	}
+	if o := obs2.last(); o.Result != middleware.ResultError || o.Tier != "badger" || o.Ran || o.Joined || o.Waiters != 1 {
+		t.Fatalf("outcome = %+v, want the stored failure, from badger", o)
+	}
+	if s := h2.Stats(); s.Hits["badger"] != 1 || s.Errors != 1 || s.Runs != 0 {
+		t.Fatalf("Stats() = %+v, want a hit of badger that is an error", s)
 	}
 }

@@ -238,17 +238,23 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 
 // bypass runs the step for a call under Bypass: no key, no store, no
 // flight.
-func (p *persisted[In, Out]) bypass(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (Out, error) {
+func (p *persisted[In, Out]) bypass(ctx context.Context, next Step[In, Out], in *In, o *Outcome) (out Out, err error) {
 	p.stats.calls.Add(1)
 	p.stats.misses[ReasonBypass].Add(1)
-	out, dur, err := p.timed(ctx, next, *in)
-	if err != nil {
-		p.stats.errors.Add(1)
-	}
-	if o != nil {
-		o.Reason = ReasonBypass
-		o.Result, o.Ran, o.StepDuration = ResultMiss, true, dur
-	}
+	var dur time.Duration
+	returned := false
+	defer func() {
+		// A step that panics or calls runtime.Goexit fails the call too.
+		if err != nil || !returned {
+			p.stats.errors.Add(1)
+		}
+		if o != nil {
+			o.Reason = ReasonBypass
+			o.Result, o.Ran, o.StepDuration = ResultMiss, true, dur
+		}
+	}()
+	out, err = p.timed(ctx, next, *in, &dur)
+	returned = true
 	return out, err
 }
 
@@ -351,7 +357,7 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		p.stats.shared.Add(1)
 	}
 	if o != nil {
-		o.Flight = f.ctx
+		o.Flight, o.Joined = f.ctx, !started
 		o.Result = ResultShared
 		if started {
 			o.Result = ResultMiss
@@ -380,6 +386,14 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 	} else {
 		p.stats.miss(why, failed)
 	}
+	if o != nil {
+		if f.panicked == nil {
+			o.Tier, o.Origin = f.tier, f.origin
+		}
+		if started {
+			o.Ran, o.StepDuration, o.Waiters = f.ran, f.dur, joined
+		}
+	}
 	if f.panicked != nil {
 		if o != nil {
 			o.Result = ResultError
@@ -391,12 +405,6 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 			o.Result = ResultError
 		}
 		return zero, f.err
-	}
-	if o != nil {
-		o.Tier, o.Origin = f.tier, f.origin
-		if started {
-			o.Ran, o.StepDuration, o.Waiters = f.ran, f.dur, joined
-		}
 	}
 	return p.result(f.val), f.storeErr
 }
@@ -494,7 +502,8 @@ func (p *persisted[In, Out]) run(ctx context.Context, f *flight[Out], next Step[
 		}
 	}
 
-	out, dur, err := p.timed(ctx, next, in)
+	f.ran = true // before the step, so that a run that panics is reported too
+	out, err := p.timed(ctx, next, in, &f.dur)
 	if err != nil {
 		// Failures are not stored, but for those WithErrorCaching marks
 		// terminal; a lease is given up so that another process can try
@@ -527,7 +536,7 @@ func (p *persisted[In, Out]) run(ctx context.Context, f *flight[Out], next Step[
 		return
 	}
 	now := time.Now()
-	f.val, f.ran, f.dur = out, true, dur
+	f.val = out
 	if exec != nil && exec.Dropped() {
 		// The execution ended with End(nil) while the step ran (its callers
 		// may have gone): nothing lands.
@@ -578,16 +587,15 @@ func (p *persisted[In, Out]) run(ctx context.Context, f *flight[Out], next Step[
 	}
 }
 
-// timed runs the step and counts the run, one that panics or calls
-// runtime.Goexit included.
-func (p *persisted[In, Out]) timed(ctx context.Context, next Step[In, Out], in In) (out Out, dur time.Duration, err error) {
+// timed runs the step, sets *dur to how long it took and counts the run,
+// one that panics or calls runtime.Goexit included.
+func (p *persisted[In, Out]) timed(ctx context.Context, next Step[In, Out], in In, dur *time.Duration) (Out, error) {
 	start := time.Now()
 	defer func() {
-		dur = time.Since(start)
-		p.stats.ran(dur)
+		*dur = time.Since(start)
+		p.stats.ran(*dur)
 	}()
-	out, err = next(ctx, in)
-	return out, dur, err
+	return next(ctx, in)
 }
 
 // acquire is the second look of a flight whose store processes share: the

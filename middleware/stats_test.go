@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docket-go/docket/backends"
-	"github.com/docket-go/docket/backends/badger"
 	"github.com/docket-go/docket/backends/memory"
 	"github.com/docket-go/docket/middleware"
 	"github.com/docket-go/docket/scope"
@@ -17,29 +16,33 @@ import (
 
 func TestStats(t *testing.T) {
 	errBad := errors.New("bad input")
-	step := func(_ context.Context, q query) (string, error) {
-		if q.User == "bad" {
-			return "", errBad
-		}
-		return q.User, nil
-	}
-	for _, tc := range []struct {
-		name    string
-		durable bool
-	}{{"memory", false}, {"memory+badger", true}} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tier := range tiers {
+		t.Run(tier.name, func(t *testing.T) {
 			ctx := context.Background()
-			var db *badger.Store
-			store := func() backends.Store { return memory.New(100) }
-			if tc.durable {
-				var err error
-				if db, err = badger.Open(t.TempDir()); err != nil {
+			release := make(chan struct{})
+			step := func(_ context.Context, q query) (string, error) {
+				switch q.User {
+				case "bad":
+					return "", errBad
+				case "slow":
+					<-release
+				}
+				return q.User, nil
+			}
+			store := tier.open(t)
+			front := store
+			tiered, durable := store.(*backends.TieredStore)
+			if durable {
+				front = tiered.Front()
+			}
+			key := func(user string) keyerKey {
+				k, err := defaultKey(ctx, scope.Global, "stats", query{User: user})
+				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { db.Close() })
-				store = func() backends.Store { return backends.Tiered(memory.New(100), db) }
+				return k
 			}
-			h := middleware.New("stats", step, middleware.WithPersistence(store(), scope.Global, time.Hour))
+			h := middleware.New("stats", step, middleware.WithPersistence(store, scope.Global, time.Hour), middleware.WithLogger(nil))
 			a := query{User: "a"}
 			h.Call(ctx, a)                     // miss (absent), run
 			h.Call(ctx, a)                     // hit (memory)
@@ -47,22 +50,64 @@ func TestStats(t *testing.T) {
 			h.Call(middleware.Refresh(ctx), a) // miss (refresh), run
 			h.Call(middleware.Bypass(ctx), a)  // miss (bypass), run
 			h.Call(ctx, query{User: "bad"})    // failures are not stored: a run again
+			// miss (expired), run: an entry with a short TTL, waited past.
+			now := time.Now()
+			if err := front.Set(ctx, key("old"), backends.Entry{Value: "old", Created: now, Expires: now.Add(time.Millisecond)}, nil); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+			h.Call(ctx, query{User: "old"})
+			// miss (corrupt), run: the front holds a value of another type.
+			if err := front.Set(ctx, key("odd"), backends.Entry{Value: 42, Created: now}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := h.Call(ctx, query{User: "odd"}); err != nil || v != "odd" {
+				t.Fatalf("over a corrupt entry: %q, %v", v, err)
+			}
+			// Three concurrent calls of one slow key: one miss (absent) that
+			// runs, two shared waits on it (misses too).
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() { h.Call(ctx, query{User: "slow"}) })
+			}
+			for h.Stats().SharedWaits < 2 {
+				time.Sleep(time.Millisecond)
+			}
+			close(release)
+			wg.Wait()
 			checkStats(t, h.Stats(), middleware.Stats{
-				Calls: 6, Runs: 5, Errors: 2,
-				Hits:   map[string]uint64{"memory": 1},
-				Misses: map[middleware.Reason]uint64{middleware.ReasonAbsent: 3, middleware.ReasonRefresh: 1, middleware.ReasonBypass: 1},
+				Calls: 11, Runs: 8, Errors: 2, SharedWaits: 2,
+				Hits: map[string]uint64{"memory": 1},
+				Misses: map[middleware.Reason]uint64{
+					middleware.ReasonAbsent: 6, middleware.ReasonExpired: 1, middleware.ReasonCorrupt: 1,
+					middleware.ReasonRefresh: 1, middleware.ReasonBypass: 1,
+				},
 			})
-			if !tc.durable {
+			if !durable {
 				return
 			}
-			// A new process: an empty front over the same Badger store.
-			h2 := middleware.New("stats", step, middleware.WithPersistence(store(), scope.Global, time.Hour))
-			h2.Call(ctx, a) // hit (badger), copied into the front
+			// A new process: an empty front over the same durable store.
+			back := tiered.Back()
+			h2 := middleware.New("stats", step, middleware.WithPersistence(backends.Tiered(memory.New(100), back), scope.Global, time.Hour), middleware.WithLogger(nil))
+			h2.Call(ctx, a) // hit (back tier), copied into the front
 			h2.Call(ctx, a) // hit (memory)
+			// Damaged bytes in the back tier: the front has nothing (absent),
+			// and the flight's read of the back tier is a fault: a run.
+			bk, err := backends.EntryKey(nil, key("rot"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := backends.Record{Key: bk, Value: []byte("garbage that is long enough to be an entry"), Meta: backends.Meta{Step: "stats", Scope: scope.Global}}
+			if err := back.(interface{ ByteStore() backends.ByteStore }).ByteStore().Put(ctx, []backends.Record{rec}); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := h2.Call(ctx, query{User: "rot"}); err != nil || v != "rot" {
+				t.Fatalf("over a damaged entry: %q, %v", v, err)
+			}
 			checkStats(t, h2.Stats(), middleware.Stats{
-				Calls:  2,
-				Hits:   map[string]uint64{"badger": 1, "memory": 1},
-				Misses: map[middleware.Reason]uint64{},
+				Calls: 3, Runs: 1,
+				Hits:   map[string]uint64{back.Name(): 1, "memory": 1},
+				Misses: map[middleware.Reason]uint64{middleware.ReasonAbsent: 1},
 			})
 		})
 	}

@@ -25,19 +25,28 @@ const (
 	// the tier TierKey names: found before any flight, or by the flight this
 	// caller started, in a slower tier), "miss" (this caller's flight ran the
 	// step), "shared" (it waited on a flight another caller started) or
-	// "error" (spans, docket.calls). So docket.calls with result=miss counts
-	// the runs of the step, and a step's hit ratio is its hit calls over all
-	// of them.
+	// "error" (the call returned an error: also a stored failure a tier
+	// answered with, under WithErrorCaching) (spans, docket.calls).
 	ResultKey = attribute.Key("docket.result")
-	// TierKey names the tier that answered ("memory", "badger", ...), for
-	// hits and for shared calls whose flight found a stored result; absent
-	// when the step ran (spans, docket.calls).
+	// TierKey names the tier that answered ("memory", "badger", ...) with a
+	// stored result or a stored failure: on hits, on shared calls whose
+	// flight found a stored result and on errors a stored failure answered;
+	// absent when the step ran (spans, docket.calls). On docket.calls it
+	// marks the hits: a step's hit ratio is its calls with a tier over all
+	// of them.
 	TierKey = attribute.Key("docket.tier")
-	// MissReasonKey says why the front tier did not answer (on misses,
-	// shared calls, and hits from a slower tier): "absent",
-	// "expired", "corrupt" (unreadable, overwritten) or "fault" (the store
-	// failed) (spans).
+	// MissReasonKey says why the front tier did not answer: "absent",
+	// "expired", "corrupt" (unreadable, overwritten), "fault" (the store
+	// failed), "refresh" or "bypass" (the call did not look). On spans it is
+	// set for every call the front tier did not answer, hits from a slower
+	// tier included; on docket.calls only for the calls no tier answered,
+	// so that it marks the misses.
 	MissReasonKey = attribute.Key("docket.miss_reason")
+	// FlightJoinedKey is true on a call that joined a flight another caller
+	// had started, rather than starting one (a shared wait): every call
+	// with result "shared", and the errors of callers whose flight failed or
+	// who left it (spans, docket.calls).
+	FlightJoinedKey = attribute.Key("docket.flight.joined")
 	// KeyHashKey is the first 8 bytes of the call's key digest, in hex:
 	// enough to tell keys apart in a trace, never the input itself (spans).
 	KeyHashKey = attribute.Key("docket.key_hash")
@@ -65,10 +74,12 @@ const (
 
 // Metric instrument names.
 const (
-	// CallsMetric counts calls by step, scope, result and tier.
+	// CallsMetric counts calls by step, scope, result, tier (hits), miss
+	// reason (misses) and flight.joined (shared waits).
 	CallsMetric = "docket.calls"
 	// StepDurationMetric is a histogram of how long step runs took, in
-	// seconds, by step and scope.
+	// seconds, by step and scope: failed, panicking and Bypass runs
+	// included.
 	StepDurationMetric = "docket.step.duration"
 	// FlightWaitersMetric is a histogram of how many callers each flight
 	// answered (1 when nobody joined), by step and scope: flights that ran

@@ -16,11 +16,14 @@
 // attributes (see the *Key constants) say which step and scope it was, the
 // execution, how the call was answered (docket.result: hit, miss, shared,
 // error), which tier answered (docket.tier), why the front tier did not
-// (docket.miss_reason: absent, expired, corrupt, fault), the key's short
-// hash and, for the caller that started a flight, how many callers it
-// answered. An answer from any tier is a hit, by tier: also one that a
-// flight found in a slower tier (Badger after a restart, Redis filled by
-// another process). A miss is a run of the step.
+// (docket.miss_reason: absent, expired, corrupt, fault, refresh, bypass),
+// whether the call joined another caller's flight (docket.flight.joined),
+// the key's short hash and, for the caller that started a flight, how many
+// callers it answered. An answer from any tier is a hit, by tier: also one
+// that a flight found in a slower tier (Badger after a restart, Redis
+// filled by another process). A miss is a run of the step. A call that
+// returned an error is an error, also a stored failure (WithErrorCaching)
+// that a tier answered with.
 //
 // A span has up to two links, told apart by their docket.link.kind:
 //   - "flight": a caller that joined another caller's flight (result
@@ -42,11 +45,11 @@
 // # Metrics
 //
 // Instruments of the meter named [ScopeName]:
-//   - docket.calls (counter): calls by step, scope, result and tier. A
-//     step's hit ratio is its hit calls over all of them; its miss calls
-//     are its runs, as many as docket.step.duration records.
+//   - docket.calls (counter): calls by step, scope and result, and by what
+//     the call counts as (below): docket.tier on hits, docket.miss_reason
+//     on misses, docket.flight.joined on shared waits.
 //   - docket.step.duration (histogram, seconds): step runs, by step and
-//     scope.
+//     scope: failed, panicking and Bypass runs included.
 //   - docket.flight.waiters (histogram): callers per flight, by step and
 //     scope.
 //   - docket.store.faults (counter): store faults by step, scope, store and
@@ -54,8 +57,32 @@
 //   - docket.execution.purged (counter): entries removed by the end of
 //     executions, by store.
 //
-// Attribute sets are made once per step, result and tier: recording a call
-// allocates nothing.
+// They carry the numbers of middleware.Stats (Persisted.Stats), summed over
+// the handles and processes of a step that report to one meter. Of a step's
+// docket.calls points:
+//   - Calls is the sum of all of them.
+//   - Hits[tier] is the sum of those with docket.tier=tier. An answer from
+//     any tier is a hit: a stored result found before any flight, or by the
+//     flight the call started or joined, and a stored failure
+//     (WithErrorCaching), which is also an error.
+//   - Misses[reason] is the sum of those with docket.miss_reason=reason:
+//     the calls that got past keying but no stored result. A point has a
+//     tier or a miss reason, never both; one with neither counts calls that
+//     failed before any lookup (an input that cannot be keyed, a Workflow
+//     call without an execution).
+//   - SharedWaits is the sum of those with docket.flight.joined=true: calls
+//     that joined a flight another caller started, whatever it came to.
+//   - Errors is the sum of those with docket.result=error.
+//
+// Runs and RunTime are the count and sum of docket.step.duration, and
+// MeanRunTime is their quotient; the metric leaves out only the runs no
+// call reports: those of flights whose starting caller left (its context
+// ended) before the run did. A step's hit ratio is its calls with a tier over all of them;
+// its result=miss calls are the calls that ran the step and got its result.
+//
+// Attribute sets are made once per step and combination of attributes,
+// which stays small (results × (tiers + reasons + 1) × joined or not):
+// recording a call allocates nothing.
 //
 // # Cost when nobody records
 //

@@ -76,8 +76,8 @@ func TestMetricsWithoutTracing(t *testing.T) {
 	}
 	tm := &telemetry{reader: reader}
 	wantMetrics(t, tm.metrics(t), map[string]float64{
-		"docket.calls{result=miss,scope=global,step=counted}":            1,
-		"docket.calls{result=hit,scope=global,step=counted,tier=memory}": 2,
+		"docket.calls{miss_reason=absent,result=miss,scope=global,step=counted}": 1,
+		"docket.calls{result=hit,scope=global,step=counted,tier=memory}":         2,
 	})
 }
 

@@ -177,3 +177,14 @@ func wantMetrics(t testing.TB, got, want map[string]float64) {
 		}
 	}
 }
+
+// calls sums every docket.calls point of m.
+func calls(m map[string]float64) float64 {
+	n := 0.0
+	for k, v := range m {
+		if strings.HasPrefix(k, tracing.CallsMetric+"{") {
+			n += v
+		}
+	}
+	return n
+}

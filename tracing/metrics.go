@@ -78,16 +78,36 @@ type stepState struct {
 	runOpts []metric.RecordOption
 	attrs   []attribute.KeyValue // step, scope
 
-	// calls holds the docket.calls options per (result, tier) seen so far,
-	// copied on write: a few entries, scanned without a lock.
+	// calls holds the docket.calls options per callKey seen so far, copied
+	// on write: a few entries, scanned without a lock.
 	calls   atomic.Pointer[[]callOpts]
 	callsMu sync.Mutex
 }
 
 type callOpts struct {
+	key  callKey
+	opts []metric.AddOption
+}
+
+// callKey is what tells a step's docket.calls points apart: the attributes
+// besides step and scope, one for each figure of middleware.Stats. Of tier
+// (a hit, of that tier) and reason (a miss, for that reason) exactly one is
+// set for a call that got past keying, neither for one that failed before
+// any lookup; joined marks a shared wait. So a step has at most a few dozen
+// points: results × (tiers + reasons + 1) × 2.
+type callKey struct {
 	result middleware.Result
+	reason middleware.Reason
+	joined bool
 	tier   string
-	opts   []metric.AddOption
+}
+
+func callKeyOf(out middleware.Outcome) callKey {
+	k := callKey{result: result(out), joined: out.Joined, tier: out.Tier}
+	if k.tier == "" {
+		k.reason = out.Reason
+	}
+	return k
 }
 
 // step returns the cache of call's step, making it on first use.
@@ -145,9 +165,11 @@ func (m *stepMetrics) End(out middleware.Outcome) {
 func (st *stepState) record(ctx context.Context, out middleware.Outcome) {
 	s := st.o.current()
 	if s.callsOn {
-		s.calls.Add(ctx, 1, st.callOpts(result(out), out.Tier)...)
+		s.calls.Add(ctx, 1, st.callOpts(callKeyOf(out))...)
 	}
-	if s.runsOn && out.Result == middleware.ResultMiss {
+	if s.runsOn {
+		// Every run the middleware reports, failed ones and Bypass runs
+		// included: as many as Stats.Runs counts.
 		if out.Ran {
 			s.duration.Record(ctx, out.StepDuration.Seconds(), st.runOpts...)
 		}
@@ -157,22 +179,28 @@ func (st *stepState) record(ctx context.Context, out middleware.Outcome) {
 	}
 }
 
-// result is how a call counts, in spans and docket.calls alike: an answer
-// from any tier is a hit, by tier, also when the flight this caller started
-// found it (in a slower tier, or stored a moment before); a miss is a call
-// whose flight ran the step. The middleware reports those answers as misses
-// with a tier, since the call did start a flight.
+// result is how a call counts, in spans and docket.calls alike. A call that
+// returned an error is an error, also when a tier answered it with a stored
+// failure (WithErrorCaching), a strict write fault came with the step's
+// result, or a Bypass run failed. Otherwise an answer from any tier is a
+// hit, by tier, also when the flight this caller started found it (in a
+// slower tier, or stored a moment before); a miss is a call whose flight
+// ran the step. The middleware reports those answers as misses with a tier,
+// since the call did start a flight.
 func result(out middleware.Outcome) middleware.Result {
-	if out.Result == middleware.ResultMiss && out.Tier != "" {
+	switch {
+	case out.Err != nil:
+		return middleware.ResultError
+	case out.Result == middleware.ResultMiss && out.Tier != "":
 		return middleware.ResultHit
 	}
 	return out.Result
 }
 
-// callOpts returns the docket.calls options for result and tier.
-func (st *stepState) callOpts(result middleware.Result, tier string) []metric.AddOption {
+// callOpts returns the docket.calls options for k.
+func (st *stepState) callOpts(k callKey) []metric.AddOption {
 	for _, c := range *st.calls.Load() {
-		if c.result == result && c.tier == tier {
+		if c.key == k {
 			return c.opts
 		}
 	}
@@ -180,15 +208,21 @@ func (st *stepState) callOpts(result middleware.Result, tier string) []metric.Ad
 	defer st.callsMu.Unlock()
 	old := *st.calls.Load()
 	for _, c := range old {
-		if c.result == result && c.tier == tier {
+		if c.key == k {
 			return c.opts
 		}
 	}
-	attrs := append(st.attrs[:len(st.attrs):len(st.attrs)], ResultKey.String(result.String()))
-	if tier != "" {
-		attrs = append(attrs, TierKey.String(tier))
+	attrs := append(st.attrs[:len(st.attrs):len(st.attrs)], ResultKey.String(k.result.String()))
+	if k.tier != "" {
+		attrs = append(attrs, TierKey.String(k.tier))
 	}
-	c := callOpts{result: result, tier: tier, opts: []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}}
+	if k.reason != middleware.ReasonNone {
+		attrs = append(attrs, MissReasonKey.String(k.reason.String()))
+	}
+	if k.joined {
+		attrs = append(attrs, FlightJoinedKey.Bool(true))
+	}
+	c := callOpts{key: k, opts: []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}}
 	next := append(old[:len(old):len(old)], c)
 	st.calls.Store(&next)
 	return c.opts

@@ -51,7 +51,10 @@ func (c *callSpan) End(out middleware.Outcome) {
 	if out.Key.Sum != (keyer.Sum{}) {
 		attrs = append(attrs, KeyHashKey.String(hex.EncodeToString(out.Key.Sum[:8])))
 	}
-	if out.Result == middleware.ResultMiss && out.Waiters > 0 {
+	if out.Joined {
+		attrs = append(attrs, FlightJoinedKey.Bool(true))
+	}
+	if out.Waiters > 0 {
 		attrs = append(attrs, FlightWaitersKey.Int(out.Waiters))
 	}
 	if out.Err != nil {
@@ -63,7 +66,7 @@ func (c *callSpan) End(out middleware.Outcome) {
 	attrBufs.Put(buf)
 
 	own := c.span.SpanContext()
-	if out.Result == middleware.ResultShared && out.Flight != nil {
+	if out.Joined && out.Flight != nil {
 		// The flight's context carries the span of the caller that started
 		// it: the span the waiter's result came from.
 		if sc := trace.SpanContextFromContext(out.Flight); sc.IsValid() && sc.SpanID() != own.SpanID() {

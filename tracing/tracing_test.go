@@ -91,11 +91,11 @@ func TestMissThenHit(t *testing.T) {
 	}
 
 	wantMetrics(t, tm.metrics(t), map[string]float64{
-		"docket.calls{result=miss,scope=global,step=fetch_user}":            1,
-		"docket.calls{result=hit,scope=global,step=fetch_user,tier=memory}": 1,
-		"docket.step.duration{scope=global,step=fetch_user}":                1,
-		"docket.flight.waiters{scope=global,step=fetch_user}":               1,
-		"docket.flight.waiters.sum{scope=global,step=fetch_user}":           1,
+		"docket.calls{miss_reason=absent,result=miss,scope=global,step=fetch_user}": 1,
+		"docket.calls{result=hit,scope=global,step=fetch_user,tier=memory}":         1,
+		"docket.step.duration{scope=global,step=fetch_user}":                        1,
+		"docket.flight.waiters{scope=global,step=fetch_user}":                       1,
+		"docket.flight.waiters.sum{scope=global,step=fetch_user}":                   1,
 	})
 }
 
@@ -123,8 +123,8 @@ func TestWorkflowAttributesAndPurge(t *testing.T) {
 		t.Fatalf("events of the end span = %+v, want one %s", ev, tracing.PurgedEvent)
 	}
 	wantMetrics(t, tm.metrics(t), map[string]float64{
-		"docket.execution.purged{store=memory}":              1,
-		"docket.calls{result=miss,scope=workflow,step=plan}": 1,
+		"docket.execution.purged{store=memory}":                                 1,
+		"docket.calls{miss_reason=absent,result=miss,scope=workflow,step=plan}": 1,
 	})
 }
 
@@ -184,10 +184,10 @@ func TestSharedWaitLinksToFlight(t *testing.T) {
 		t.Fatalf("starter links = %v, want none", l)
 	}
 	wantMetrics(t, tm.metrics(t), map[string]float64{
-		"docket.calls{result=miss,scope=global,step=slow}":   1,
-		"docket.calls{result=shared,scope=global,step=slow}": 1,
-		"docket.flight.waiters.sum{scope=global,step=slow}":  2,
-		"docket.step.duration{scope=global,step=slow}":       1,
+		"docket.calls{miss_reason=absent,result=miss,scope=global,step=slow}":                      1,
+		"docket.calls{flight.joined=true,miss_reason=absent,result=shared,scope=global,step=slow}": 1,
+		"docket.flight.waiters.sum{scope=global,step=slow}":                                        2,
+		"docket.step.duration{scope=global,step=slow}":                                             1,
 	})
 }
 
@@ -238,9 +238,12 @@ func TestErrors(t *testing.T) {
 		t.Errorf("panic status carries the stack: %q", d)
 	}
 	wantMetrics(t, tm.metrics(t), map[string]float64{
-		"docket.calls{result=error,scope=global,step=failing}":      1,
-		"docket.calls{result=error,scope=workflow,step=needs_exec}": 1,
-		"docket.calls{result=error,scope=global,step=panicking}":    1,
+		"docket.calls{miss_reason=absent,result=error,scope=global,step=failing}":   1,
+		"docket.calls{result=error,scope=workflow,step=needs_exec}":                 1,
+		"docket.calls{miss_reason=absent,result=error,scope=global,step=panicking}": 1,
+		// A failed or panicking run is a run.
+		"docket.step.duration{scope=global,step=failing}":   1,
+		"docket.step.duration{scope=global,step=panicking}": 1,
 	})
 }
 
@@ -364,7 +367,8 @@ func TestCorruptEntry(t *testing.T) {
 	}
 	wantMetrics(t, tm.metrics(t), map[string]float64{
 		"docket.store.faults{operation=read,scope=global,step=fetch_user,store=badger}": 1,
-		"docket.calls{result=miss,scope=global,step=fetch_user}":                        2,
+		"docket.calls{miss_reason=absent,result=miss,scope=global,step=fetch_user}":     1,
+		"docket.calls{miss_reason=corrupt,result=miss,scope=global,step=fetch_user}":    1,
 	})
 }
 
@@ -415,9 +419,9 @@ func TestBackTierAfterRestart(t *testing.T) {
 	}
 	m := tm.metrics(t)
 	wantMetrics(t, m, map[string]float64{
-		"docket.calls{result=miss,scope=global,step=fetch_user}":            1,
-		"docket.calls{result=hit,scope=global,step=fetch_user,tier=badger}": 1,
-		"docket.calls{result=hit,scope=global,step=fetch_user,tier=memory}": 1,
+		"docket.calls{miss_reason=absent,result=miss,scope=global,step=fetch_user}": 1,
+		"docket.calls{result=hit,scope=global,step=fetch_user,tier=badger}":         1,
+		"docket.calls{result=hit,scope=global,step=fetch_user,tier=memory}":         1,
 		// Not a miss: the step did not run.
 		"docket.calls{result=miss,scope=global,step=fetch_user,tier=badger}": 0,
 		// Only the first call ran the step.

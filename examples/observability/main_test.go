@@ -96,7 +96,7 @@ func TestStdout(t *testing.T) {
 	if want := readmeBlock(t, "<!-- hit ratio -->"); ratio != want {
 		t.Errorf("hit ratio:\n%s\nREADME shows:\n%s", ratio, want)
 	}
-	checkMissesAreRuns(t, ratio)
+	checkCounts(t, ratio)
 	for _, want := range []string{
 		`== exported: spans to stdout, metrics to stdout ==`,
 		`{"Name":"geocode",`, `{"Name":"forecast",`, `{"Name":"geocoder.lookup",`, `{"Name":"execution trip-2",`,
@@ -108,36 +108,49 @@ func TestStdout(t *testing.T) {
 	}
 }
 
-var ratioLine = regexp.MustCompile(`^\s+(\S+)\s+calls=(\d+) hit=(\d+) miss=(\d+) shared=(\d+) error=(\d+) runs=(\d+)  hit ratio (\d+)%$`)
+var ratioLine = regexp.MustCompile(`^\s+(\S+)\s+calls=(\d+) hits=(\d+) \(([^)]*)\) misses=(\d+) \(([^)]*)\) shared=(\d+) errors=(\d+) runs=(\d+)  hit ratio (\d+)%$`)
 
-// checkMissesAreRuns checks the hit ratio lines against what the program
-// did: the steps ran twice each (geocode for Paris and Oslo, forecast for
-// Paris in each trip), every miss is one of those runs, and every call is
-// one of hit, miss, shared or error.
-func checkMissesAreRuns(t *testing.T, ratio string) {
+// checkCounts checks the lines of what the metrics say each step's Stats
+// are against what the program did: every call was a hit or a miss, the
+// counts by tier and by reason add up, the steps ran twice each (geocode
+// for Paris and Oslo, forecast for Paris in each trip), and the hit ratio is
+// hits over calls.
+func checkCounts(t *testing.T, ratio string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(ratio, "\n"), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("hit ratio lines:\n%s", ratio)
+	}
+	sum := func(by string) int {
+		n := 0
+		for _, part := range strings.Fields(by) {
+			_, v, _ := strings.Cut(part, "=")
+			var k int
+			fmt.Sscan(v, &k)
+			n += k
+		}
+		return n
 	}
 	for _, line := range lines {
 		m := ratioLine.FindStringSubmatch(line)
 		if m == nil {
 			t.Fatalf("hit ratio line %q", line)
 		}
-		var n [7]int
-		for i := range n {
-			fmt.Sscan(m[i+2], &n[i])
+		var calls, hits, misses, shared, errs, runs, pct int
+		for i, p := range map[int]*int{2: &calls, 3: &hits, 5: &misses, 7: &shared, 8: &errs, 9: &runs, 10: &pct} {
+			fmt.Sscan(m[i], p)
 		}
-		calls, hit, miss, shared, errs, runs, pct := n[0], n[1], n[2], n[3], n[4], n[5], n[6]
-		if miss != runs || runs != 2 {
-			t.Errorf("%s: %d misses, %d runs; want 2 of each: a miss is a run", m[1], miss, runs)
+		if hits != sum(m[4]) || misses != sum(m[6]) {
+			t.Errorf("%s: %d hits by tier (%s), %d misses by reason (%s) do not add up", m[1], hits, m[4], misses, m[6])
 		}
-		if hit+miss+shared+errs != calls {
-			t.Errorf("%s: %d calls, not hit+miss+shared+error", m[1], calls)
+		if hits+misses != calls || errs != 0 {
+			t.Errorf("%s: %d calls, %d errors; want every call a hit or a miss, none failed", m[1], calls, errs)
 		}
-		if pct != 100*hit/calls {
-			t.Errorf("%s: hit ratio %d%%, want %d%%", m[1], pct, 100*hit/calls)
+		if runs != 2 || misses < runs || shared > misses {
+			t.Errorf("%s: %d runs, %d misses, %d shared; want 2 runs, each a miss, and shared waits among the misses", m[1], runs, misses, shared)
+		}
+		if pct != 100*hits/calls {
+			t.Errorf("%s: hit ratio %d%%, want %d%%", m[1], pct, 100*hits/calls)
 		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 // "docket." prefix.
 var spanAttrs = []attribute.Key{
 	tracing.ScopeKey, tracing.ExecutionIDKey, tracing.ResultKey, tracing.TierKey,
-	tracing.MissReasonKey, tracing.KeyHashKey, tracing.FlightWaitersKey,
+	tracing.MissReasonKey, tracing.FlightJoinedKey, tracing.KeyHashKey, tracing.FlightWaitersKey,
 }
 
 // report renders the spans kept in memory as a tree, and the metrics.
@@ -140,16 +140,16 @@ func writeMetrics(b *strings.Builder, rm metricdata.ResourceMetrics) {
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
 				for _, p := range d.DataPoints {
-					lines = append(lines, fmt.Sprintf("  %-58s %d", set(p.Attributes), p.Value))
+					lines = append(lines, fmt.Sprintf("  %-78s %d", set(p.Attributes), p.Value))
 				}
 			case metricdata.Histogram[int64]:
 				for _, p := range d.DataPoints {
-					lines = append(lines, fmt.Sprintf("  %-58s count=%d sum=%d", set(p.Attributes), p.Count, p.Sum))
+					lines = append(lines, fmt.Sprintf("  %-78s count=%d sum=%d", set(p.Attributes), p.Count, p.Sum))
 				}
 			case metricdata.Histogram[float64]:
 				// Durations differ from run to run: only their count.
 				for _, p := range d.DataPoints {
-					lines = append(lines, fmt.Sprintf("  %-58s count=%d", set(p.Attributes), p.Count))
+					lines = append(lines, fmt.Sprintf("  %-78s count=%d", set(p.Attributes), p.Count))
 				}
 			}
 			slices.Sort(lines)
@@ -166,17 +166,23 @@ func set(s attribute.Set) string {
 	return strings.Join(parts, " ")
 }
 
-// writeHitRatio derives each step's hit ratio from docket.calls: its hit
-// calls (from any tier) over all its calls. Its miss calls are its runs,
-// which docket.step.duration counts too.
+// writeHitRatio derives from the metrics what each step's Persisted.Stats
+// counts, as package tracing documents it: a docket.calls point with a tier
+// counts hits of that tier, one with a miss reason misses for that reason;
+// flight.joined marks the shared waits and result=error the errors; the
+// runs are docket.step.duration's count. The hit ratio is hits over calls:
+// an answer from any tier is a hit.
 func writeHitRatio(b *strings.Builder, rm metricdata.ResourceMetrics) {
-	type tally struct{ calls, hit, miss, shared, errors, runs uint64 }
+	type tally struct {
+		calls, shared, errors, runs uint64
+		hits, misses                map[string]uint64
+	}
 	steps := map[string]*tally{}
 	get := func(s attribute.Set) *tally {
 		v, _ := s.Value(tracing.StepKey)
 		t := steps[v.AsString()]
 		if t == nil {
-			t = &tally{}
+			t = &tally{hits: map[string]uint64{}, misses: map[string]uint64{}}
 			steps[v.AsString()] = t
 		}
 		return t
@@ -194,14 +200,16 @@ func writeHitRatio(b *strings.Builder, rm metricdata.ResourceMetrics) {
 				for _, p := range d.DataPoints {
 					t, n := get(p.Attributes), uint64(p.Value)
 					t.calls += n
-					switch r, _ := p.Attributes.Value(tracing.ResultKey); r.AsString() {
-					case "hit":
-						t.hit += n
-					case "miss":
-						t.miss += n
-					case "shared":
+					if tier, ok := p.Attributes.Value(tracing.TierKey); ok {
+						t.hits[tier.AsString()] += n
+					}
+					if why, ok := p.Attributes.Value(tracing.MissReasonKey); ok {
+						t.misses[why.AsString()] += n
+					}
+					if j, ok := p.Attributes.Value(tracing.FlightJoinedKey); ok && j.AsBool() {
 						t.shared += n
-					case "error":
+					}
+					if r, _ := p.Attributes.Value(tracing.ResultKey); r.AsString() == "error" {
 						t.errors += n
 					}
 				}
@@ -215,9 +223,21 @@ func writeHitRatio(b *strings.Builder, rm metricdata.ResourceMetrics) {
 			}
 		}
 	}
+	// by renders counts by name, and returns their sum.
+	by := func(m map[string]uint64) (uint64, string) {
+		var sum uint64
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			sum += m[k]
+			parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+		}
+		return sum, strings.Join(parts, " ")
+	}
 	for _, name := range slices.Sorted(maps.Keys(steps)) {
 		t := steps[name]
-		fmt.Fprintf(b, "  %-10s calls=%d hit=%d miss=%d shared=%d error=%d runs=%d  hit ratio %d%%\n",
-			name, t.calls, t.hit, t.miss, t.shared, t.errors, t.runs, 100*t.hit/max(t.calls, 1))
+		hits, byTier := by(t.hits)
+		misses, byReason := by(t.misses)
+		fmt.Fprintf(b, "  %-10s calls=%d hits=%d (%s) misses=%d (%s) shared=%d errors=%d runs=%d  hit ratio %d%%\n",
+			name, t.calls, hits, byTier, misses, byReason, t.shared, t.errors, t.runs, 100*hits/max(t.calls, 1))
 	}
 }
