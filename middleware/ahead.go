@@ -77,16 +77,16 @@ func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key ke
 		case f.err != nil:
 			err = f.err
 		}
+		if span != nil {
+			o := Outcome{Key: key, Result: ResultMiss, Reason: ReasonRefreshAhead, Flight: ctx,
+				Ran: f.ran, StepDuration: f.dur, Waiters: f.joined, Err: err}
+			if err != nil {
+				o.Result = ResultError
+			}
+			span.End(o)
+		}
+		// Counted last, so that a refresh Stats shows is reported already.
 		p.stats.miss(ReasonRefreshAhead, err != nil)
-		if span == nil {
-			return
-		}
-		o := Outcome{Key: key, Result: ResultMiss, Reason: ReasonRefreshAhead, Flight: ctx,
-			Ran: f.ran, StepDuration: f.dur, Waiters: f.joined, Err: err}
-		if err != nil {
-			o.Result = ResultError
-		}
-		span.End(o)
 	}()
 	p.fly(ctx, f, next, key, nil, in, false)
 }

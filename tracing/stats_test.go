@@ -45,7 +45,7 @@ func (f *faultyReads) Get(ctx context.Context, k keyer.Key, c backends.Codec) (b
 func statsFromMetrics(t *testing.T, tm *telemetry, step string) middleware.Stats {
 	t.Helper()
 	reasons := map[string]middleware.Reason{}
-	for r := middleware.ReasonAbsent; r <= middleware.ReasonBypass; r++ {
+	for r := middleware.ReasonAbsent; r <= middleware.ReasonRefreshAhead; r++ {
 		reasons[r.String()] = r
 	}
 	var rm metricdata.ResourceMetrics
@@ -311,4 +311,39 @@ func TestMetricsMatchStats(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMetricsMatchStatsRefreshAhead: a refresh ahead, which succeeds and
+// then fails, counts alike in Stats and in the metrics: a call of its own,
+// a miss for ReasonRefreshAhead that ran the step, an error when it failed.
+func TestMetricsMatchStatsRefreshAhead(t *testing.T) {
+	tm := newTelemetry(t)
+	var runs atomic.Int64
+	h := middleware.New("ahead", func(_ context.Context, q query) (string, error) {
+		if runs.Add(1) == 3 {
+			return "", errors.New("upstream down")
+		}
+		return q.User, nil
+	}, middleware.WithPersistence(memory.New(10), scope.Global, time.Hour),
+		middleware.WithRefreshAhead(time.Hour-time.Millisecond), middleware.WithObserver(tm.obs))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	q := query{User: "eur"}
+	h.Call(ctx, q)
+	for want := uint64(1); want <= 2; want++ {
+		time.Sleep(2 * time.Millisecond)
+		h.Call(ctx, q) // a hit that starts a refresh
+		deadline := time.Now().Add(10 * time.Second)
+		for h.Stats().Misses[middleware.ReasonRefreshAhead] < want {
+			if time.Now().After(deadline) {
+				t.Fatal("timed out waiting for the refresh")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	got := h.Stats()
+	if got.Runs != 3 || got.Errors != 1 || got.Misses[middleware.ReasonRefreshAhead] != 2 || got.Hits["memory"] != 2 {
+		t.Fatalf("stats %+v: want 3 runs, 2 refreshes ahead (one failed), 2 hits", got)
+	}
+	equalStats(t, "refresh ahead", statsFromMetrics(t, tm, "ahead"), got)
 }
