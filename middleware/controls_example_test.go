@@ -92,7 +92,8 @@ func ExampleWithRefreshAhead() {
 	first, _ := rates.Call(ctx, "EUR")
 	time.Sleep(time.Millisecond)
 	second, _ := rates.Call(ctx, "EUR") // the stored result at once; a refresh starts
-	for range 10_000 {                  // the refresh runs in the background: wait for its result
+	// The refresh runs in the background: wait for its result.
+	for range 10_000 {
 		if s, _, _ := rates.Peek(ctx, "EUR"); s.Value == 2 {
 			break
 		}
