@@ -16,10 +16,12 @@
 // attributes (see the *Key constants) say which step and scope it was, the
 // execution, how the call was answered (docket.result: hit, miss, shared,
 // error), which tier answered (docket.tier), why the front tier did not
-// (docket.miss_reason: absent, expired, corrupt, fault, refresh, bypass),
-// whether the call joined another caller's flight (docket.flight.joined),
-// the key's short hash and, for the caller that started a flight, how many
-// callers it answered. An answer from any tier is a hit, by tier: also one
+// (docket.miss_reason: absent, expired, corrupt, fault, refresh, bypass,
+// and refresh_ahead for the background refresh of WithRefreshAhead, which
+// gets a span of its own, a child of the hit that started it), whether the
+// call joined another caller's flight (docket.flight.joined), the key's
+// short hash and, for the caller that started a flight, how many callers
+// it answered. An answer from any tier is a hit, by tier: also one
 // that a flight found in a slower tier (Badger after a restart, Redis
 // filled by another process). A miss is a run of the step. A call that
 // returned an error is an error, also a stored failure (WithErrorCaching)
