@@ -347,3 +347,37 @@ func TestMetricsMatchStatsRefreshAhead(t *testing.T) {
 	}
 	equalStats(t, "refresh ahead", statsFromMetrics(t, tm, "ahead"), got)
 }
+
+// TestRefreshAheadSpan: the background refresh has a span of its own, a
+// child of the hit that started it, with the refresh_ahead miss reason; the
+// hit's span ends without waiting for it.
+func TestRefreshAheadSpan(t *testing.T) {
+	tm := newTelemetry(t)
+	h := middleware.New("ahead", func(_ context.Context, q query) (string, error) { return q.User, nil },
+		middleware.WithPersistence(memory.New(10), scope.Global, time.Hour),
+		middleware.WithRefreshAhead(time.Hour-time.Millisecond), middleware.WithObserver(tm.obs))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.Call(ctx, query{User: "eur"})
+	time.Sleep(2 * time.Millisecond)
+	h.Call(ctx, query{User: "eur"})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(tm.ended("ahead")) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d spans ended; want 3", len(tm.ended("ahead")))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	spans := tm.ended("ahead")
+	hit, refresh := spans[1], spans[2]
+	if a := attrs(hit); a[string(tracing.ResultKey)] != "hit" {
+		t.Fatalf("second call: %v; want a hit", a)
+	}
+	a := attrs(refresh)
+	if a[string(tracing.ResultKey)] != "miss" || a[string(tracing.MissReasonKey)] != "refresh_ahead" {
+		t.Fatalf("refresh span: %v; want a miss for refresh_ahead", a)
+	}
+	if refresh.Parent().SpanID() != hit.SpanContext().SpanID() {
+		t.Fatalf("refresh span's parent %v; want the hit's span %v", refresh.Parent().SpanID(), hit.SpanContext().SpanID())
+	}
+}
