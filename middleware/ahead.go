@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"runtime/debug"
 	"time"
 
 	"github.com/docket-go/docket/keyer"
@@ -39,7 +38,7 @@ func WithRefreshAhead(window time.Duration) Option {
 // call has just been served, expires within the window. Only then does it
 // read the clock or touch the registry.
 func (p *persisted[In, Out]) refreshAhead(ctx context.Context, next Step[In, Out], key keyer.Key, in *In, expires time.Time) {
-	if time.Until(expires) >= p.cfg.ahead {
+	if !p.due(expires) {
 		return
 	}
 	f, ok := begin[Out](flightKey{store: p.store, sum: key.Sum}, ctx, key)
@@ -50,10 +49,10 @@ func (p *persisted[In, Out]) refreshAhead(ctx context.Context, next Step[In, Out
 }
 
 // flyAhead is the body of a refresh ahead: it looks once more (a refresh
-// that ended a moment ago has stored a fresh result, and this one is then
-// not needed), and runs the step as a refresh otherwise.
+// that ended a moment ago may have stored a fresh result, and this one is
+// then not needed), and runs the step as a refresh otherwise.
 func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key keyer.Key, in In) {
-	if p.lookAhead(f, key) {
+	if p.lookNear(f, key) {
 		return
 	}
 	ctx := f.ctx
@@ -91,28 +90,8 @@ func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key ke
 	p.fly(ctx, f, next, key, nil, in, false)
 }
 
-// lookAhead reads the front tier for a refresh ahead and reports whether
-// it found a result that is no longer due (a refresh stored it after the
-// call that started this one read the old entry). The flight is then over:
-// callers that joined it get that result.
-func (p *persisted[In, Out]) lookAhead(f *flight[Out], key keyer.Key) (settled bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			f.panicked = &PanicError{Value: r, Stack: debug.Stack()}
-			settled = true
-		}
-		if settled {
-			f.unlist()
-			close(f.done)
-		}
-	}()
-	v, e, why, _ := p.lookup(f.ctx, p.front, key, false)
-	if why != ReasonNone || e.Failure != nil {
-		return false
-	}
-	if !e.Expires.IsZero() && time.Until(e.Expires) < p.cfg.ahead {
-		return false
-	}
-	p.settle(f, v, e, e.Tier)
-	return true
+// due reports whether an entry that expires at expires is in the refresh
+// window.
+func (p *persisted[In, Out]) due(expires time.Time) bool {
+	return !expires.IsZero() && time.Until(expires) < p.cfg.ahead
 }

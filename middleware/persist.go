@@ -438,10 +438,13 @@ func (p *persisted[In, Out]) fly(ctx context.Context, f *flight[Out], next Step[
 	normal = true
 }
 
-// lookNear is the second look of a flight in a store that is its own front
-// tier, on the starting caller's goroutine. It reports whether that settled
-// the flight (a hit, a strict fault, a panic of the store), which is then
-// over.
+// lookNear is the second look of a flight, on the goroutine that starts
+// it: in a store that is its own front tier (which never blocks), and in
+// the front tier for a refresh ahead, which only a result no longer due
+// settles (a refresh stored it after the hit that started this one read
+// the old entry). It reports whether that settled the flight (a hit, a
+// strict fault, a panic of the store), which is then over: callers that
+// joined it get what it found.
 func (p *persisted[In, Out]) lookNear(f *flight[Out], key keyer.Key) (settled bool) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -453,6 +456,14 @@ func (p *persisted[In, Out]) lookNear(f *flight[Out], key keyer.Key) (settled bo
 			close(f.done)
 		}
 	}()
+	if f.ahead {
+		v, e, why, _ := p.lookup(f.ctx, p.front, key, false)
+		if why != ReasonNone || e.Failure != nil || p.due(e.Expires) {
+			return false
+		}
+		p.settle(f, v, e, e.Tier)
+		return true
+	}
 	v, e, why, err := p.lookup(f.ctx, p.store, key, true)
 	if why == ReasonNone {
 		p.settle(f, v, e, e.Tier)
@@ -473,7 +484,7 @@ func (p *persisted[In, Out]) run(ctx context.Context, f *flight[Out], next Step[
 	case f.fk.refresh || f.ahead:
 		// A refresh runs the step whatever is stored, and takes no lease:
 		// a lease would hand it the stored result it is meant to replace.
-		// (A refresh ahead has looked already, in lookAhead.)
+		// (A refresh ahead has looked already, in lookNear.)
 	case p.coord == nil:
 		v, e, why, err := p.lookup(ctx, p.store, key, true)
 		if why == ReasonNone {
