@@ -231,6 +231,36 @@ func TestZeroStores(t *testing.T) {
 	}
 }
 
+// An UnmadeTier returns its error, as it is, from every method, so that a
+// store's zero value that delegates to one says how to make the store.
+func TestUnmadeTier(t *testing.T) {
+	ctx := context.Background()
+	errUnmade := fmt.Errorf("x: store not made (use x.Open): %w", backends.ErrClosed)
+	tier := backends.UnmadeTier("x", errUnmade)
+	errs := map[string]error{"Close": tier.Close()}
+	_, errs["Get"] = tier.Get(ctx, bkey(1), textCodec{})
+	errs["Set"] = tier.Set(ctx, bkey(1), backends.Entry{Value: "v"}, textCodec{})
+	errs["Delete"] = tier.Delete(ctx, bkey(1))
+	_, errs["PurgeExecution"] = tier.PurgeExecution(ctx, "e")
+	errs["List"] = tier.List(ctx, backends.Filter{}, func(backends.Info) error { return nil })
+	_, errs["DeleteMatching"] = tier.DeleteMatching(ctx, backends.Filter{})
+	_, _, errs["Inspect"] = tier.Inspect(ctx, bkey(1))
+	for name, err := range errs {
+		if err != errUnmade {
+			t.Errorf("%s = %v; want %v", name, err, errUnmade)
+		}
+	}
+	if tier.Name() != "x" || tier.ByteStore() != nil {
+		t.Errorf("Name %q, ByteStore %v; want x and nil", tier.Name(), tier.ByteStore())
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("UnmadeTier with a nil error did not panic")
+		}
+	}()
+	backends.UnmadeTier("x", nil)
+}
+
 func TestByteTierCloseOnce(t *testing.T) {
 	tier, b := newMapTier(t)
 	if err := tier.Close(); err != nil {

@@ -31,8 +31,9 @@ const purgeCheckEvery = 256
 // open Store in this one, holds the directory.
 var ErrLocked = errors.New("the directory is in use by another process (or another open Store)")
 
-// errNotOpened is what every method of a Store not made by Open returns.
-var errNotOpened = fmt.Errorf("badger: store not opened (use badger.Open): %w", backends.ErrClosed)
+// unopened is the tier of a Store not made by Open: every method returns
+// its error, which says to use Open.
+var unopened = backends.UnmadeTier(tierName, fmt.Errorf("badger: store not opened (use badger.Open): %w", backends.ErrClosed))
 
 var (
 	_ backends.Store     = (*Store)(nil)
@@ -82,6 +83,14 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	return &Store{tier: backends.NewByteTier(tierName, d), db: d}, nil
 }
 
+// t is the tier s delegates to: unopened for a Store not made by Open.
+func (s *Store) t() *backends.ByteTier {
+	if s == nil || s.tier == nil {
+		return unopened
+	}
+	return s.tier
+}
+
 // Name returns "badger".
 func (s *Store) Name() string { return tierName }
 
@@ -93,20 +102,12 @@ func (s *Store) EncodesValues() bool { return true }
 // error wrapping backends.ErrClosed. Close is idempotent: later calls return
 // nil.
 func (s *Store) Close() error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Close()
+	return s.t().Close()
 }
 
 // ByteStore returns the Badger byte store under the Store, for tools and
 // for backends/storetest, which plants damaged entries through it.
-func (s *Store) ByteStore() backends.ByteStore {
-	if s == nil || s.tier == nil {
-		return nil
-	}
-	return s.db
-}
+func (s *Store) ByteStore() backends.ByteStore { return s.t().ByteStore() }
 
 // Get returns the entry stored under key, its value decoded with c, and
 // Tier set to "badger". It returns an error wrapping backends.ErrNotFound
@@ -115,10 +116,7 @@ func (s *Store) ByteStore() backends.ByteStore {
 // with c: damaged, of an unknown format version, written by another codec,
 // or undecodable.
 func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	if s == nil || s.tier == nil {
-		return backends.Entry{}, errNotOpened
-	}
-	return s.tier.Get(ctx, key, c)
+	return s.t().Get(ctx, key, c)
 }
 
 // Set stores e under key, encoded with c (see backends.EncodeEntry),
@@ -128,18 +126,12 @@ func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backe
 // entry survives a killed process; with WithSyncWrites it also survives
 // power loss.
 func (s *Store) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Set(ctx, key, e, c)
+	return s.t().Set(ctx, key, e, c)
 }
 
 // Delete removes the entry stored under key, if any.
 func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Delete(ctx, key)
+	return s.t().Delete(ctx, key)
 }
 
 // PurgeExecution removes every Workflow entry of execution executionID and
@@ -149,10 +141,7 @@ func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
 // would stop all writes while it runs). If ctx ends midway, it returns the
 // count removed so far and ctx's error.
 func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
-	if s == nil || s.tier == nil {
-		return 0, errNotOpened
-	}
-	return s.tier.PurgeExecution(ctx, executionID)
+	return s.t().PurgeExecution(ctx, executionID)
 }
 
 // db is the backends.ByteStore on Badger. The ByteTier over it never calls

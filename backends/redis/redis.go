@@ -25,6 +25,10 @@ const purgeBatch = 256
 // errNotMade is what every method of a Store not made by New returns.
 var errNotMade = fmt.Errorf("redis: store not made with redis.New: %w", backends.ErrClosed)
 
+// unmade is the tier of a Store not made by New: every method returns
+// errNotMade.
+var unmade = backends.UnmadeTier(tierName, errNotMade)
+
 var (
 	_ backends.Coordinator = (*Store)(nil)
 	_ backends.ByteStore   = (*byteStore)(nil)
@@ -71,6 +75,14 @@ func New(client goredis.UniversalClient, opts ...Option) *Store {
 
 func (s *Store) made() bool { return s != nil && s.tier != nil }
 
+// t is the tier s delegates to: unmade for a Store not made by New.
+func (s *Store) t() *backends.ByteTier {
+	if !s.made() {
+		return unmade
+	}
+	return s.tier
+}
+
 // Name returns "redis".
 func (s *Store) Name() string { return tierName }
 
@@ -90,21 +102,15 @@ func (s *Store) LeaseTTL() time.Duration {
 // not close the client. Leases already held still commit or release.
 // Close is idempotent: later calls return nil.
 func (s *Store) Close() error {
-	if !s.made() {
-		return errNotMade
+	if s.made() {
+		s.closed.Store(true)
 	}
-	s.closed.Store(true)
-	return s.tier.Close()
+	return s.t().Close()
 }
 
 // ByteStore returns the Redis byte store under the Store, for tools and
 // for backends/storetest, which plants damaged entries through it.
-func (s *Store) ByteStore() backends.ByteStore {
-	if !s.made() {
-		return nil
-	}
-	return s.bytes
-}
+func (s *Store) ByteStore() backends.ByteStore { return s.t().ByteStore() }
 
 // Get returns the entry stored under key, its value decoded with c, and
 // Tier set to "redis". It returns an error wrapping backends.ErrNotFound
@@ -112,10 +118,7 @@ func (s *Store) ByteStore() backends.ByteStore {
 // one wrapping backends.ErrCorrupt when the stored bytes cannot be read back
 // with c. A Get is one GET.
 func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	if !s.made() {
-		return backends.Entry{}, errNotMade
-	}
-	return s.tier.Get(ctx, key, c)
+	return s.t().Get(ctx, key, c)
 }
 
 // Set stores e under key, encoded with c (see backends.EncodeEntry),
@@ -125,19 +128,13 @@ func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backe
 // lease of key: they find the entry. Concurrent Sets share one pipelined
 // round trip.
 func (s *Store) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	if !s.made() {
-		return errNotMade
-	}
-	return s.tier.Set(ctx, key, e, c)
+	return s.t().Set(ctx, key, e, c)
 }
 
 // Delete removes the entry stored under key, if any. A lease on key is
 // left alone: its holder's commit stores its result.
 func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
-	if !s.made() {
-		return errNotMade
-	}
-	return s.tier.Delete(ctx, key)
+	return s.t().Delete(ctx, key)
 }
 
 // PurgeExecution removes every Workflow entry of execution executionID and
@@ -147,10 +144,7 @@ func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
 // script. If ctx ends midway, it returns the count removed so far and
 // ctx's error.
 func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
-	if !s.made() {
-		return 0, errNotMade
-	}
-	return s.tier.PurgeExecution(ctx, executionID)
+	return s.t().PurgeExecution(ctx, executionID)
 }
 
 // fault wraps an error from the client, making a closed client's error

@@ -49,6 +49,10 @@ var (
 // errNotOpened is what every method of a Store not made by Open returns.
 var errNotOpened = fmt.Errorf("sqlite: store not opened (use sqlite.Open): %w", backends.ErrClosed)
 
+// unopened is the tier of a Store not made by Open: every method returns
+// errNotOpened.
+var unopened = backends.UnmadeTier(tierName, errNotOpened)
+
 var (
 	_ backends.Store     = (*Store)(nil)
 	_ backends.ByteStore = (*db)(nil)
@@ -84,6 +88,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 	return &Store{tier: backends.NewByteTier(tierName, d), db: d}, nil
 }
 
+// t is the tier s delegates to: unopened for a Store not made by Open.
+func (s *Store) t() *backends.ByteTier {
+	if s == nil || s.tier == nil {
+		return unopened
+	}
+	return s.tier
+}
+
 // Name returns "sqlite".
 func (s *Store) Name() string { return tierName }
 
@@ -94,56 +106,36 @@ func (s *Store) EncodesValues() bool { return true }
 // the database. After Close, every method returns an error wrapping
 // backends.ErrClosed. Close is idempotent: later calls return nil.
 func (s *Store) Close() error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Close()
+	return s.t().Close()
 }
 
 // ByteStore returns the byte store under the Store, for tools and for
 // backends/storetest, which plants damaged entries through it.
-func (s *Store) ByteStore() backends.ByteStore {
-	if s == nil || s.tier == nil {
-		return nil
-	}
-	return s.db
-}
+func (s *Store) ByteStore() backends.ByteStore { return s.t().ByteStore() }
 
 // Get returns the entry stored under key, its value decoded with c, and
 // Tier set to "sqlite"; see backends.ByteTier for its errors.
 func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	if s == nil || s.tier == nil {
-		return backends.Entry{}, errNotOpened
-	}
-	return s.tier.Get(ctx, key, c)
+	return s.t().Get(ctx, key, c)
 }
 
 // Set stores e under key, encoded with c, replacing any entry there, in a
 // row whose columns describe it. When Set returns nil the entry survives a
 // killed process; with WithSyncFull it also survives power loss.
 func (s *Store) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Set(ctx, key, e, c)
+	return s.t().Set(ctx, key, e, c)
 }
 
 // Delete removes the entry stored under key, if any.
 func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Delete(ctx, key)
+	return s.t().Delete(ctx, key)
 }
 
 // PurgeExecution removes every Workflow entry of execution executionID and
 // returns how many it removed, in transactions of a bounded number of rows.
 // If ctx ends midway, it returns the count removed so far and ctx's error.
 func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
-	if s == nil || s.tier == nil {
-		return 0, errNotOpened
-	}
-	return s.tier.PurgeExecution(ctx, executionID)
+	return s.t().PurgeExecution(ctx, executionID)
 }
 
 // DeleteExpired deletes the rows whose expiry has passed, now, and returns
