@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,9 +37,11 @@ var ErrLocked = errors.New("the directory is in use by another process (or anoth
 var unopened = backends.UnmadeTier(tierName, fmt.Errorf("badger: store not opened (use badger.Open): %w", backends.ErrClosed))
 
 var (
-	_ backends.Store     = (*Store)(nil)
-	_ backends.ByteStore = (*db)(nil)
-	_ scope.Purger       = (*Store)(nil)
+	_ backends.Store        = (*Store)(nil)
+	_ backends.ByteStore    = (*db)(nil)
+	_ backends.ByteRetainer = (*db)(nil)
+	_ scope.Purger          = (*Store)(nil)
+	_ scope.Retainer        = (*Store)(nil)
 )
 
 // Store is a durable byte tier on a Badger database in one directory: a
@@ -142,6 +145,16 @@ func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
 // count removed so far and ctx's error.
 func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
 	return s.t().PurgeExecution(ctx, executionID)
+}
+
+// RetainExecution keeps every Workflow entry of execution executionID until
+// until, or its own expiry where that is earlier, and returns how many it
+// kept; see scope.Retainer. It rewrites each entry with the new expiry in
+// its header and Badger's TTL, in transactions of a bounded size that never
+// undo a concurrent write. If ctx ends midway, it returns the count kept so
+// far and ctx's error.
+func (s *Store) RetainExecution(ctx context.Context, executionID string, until time.Time) (int, error) {
+	return s.t().RetainExecution(ctx, executionID, until)
 }
 
 // db is the backends.ByteStore on Badger. The ByteTier over it never calls
@@ -339,4 +352,91 @@ func (d *db) gcOnce() {
 		}
 		return
 	}
+}
+
+// retainBatch bounds one transaction of RetainExecution: at most this many
+// records, and values of at most retainBatchBytes (but at least one record),
+// so that a transaction stays well inside Badger's size limit.
+const (
+	retainBatch      = 256
+	retainBatchBytes = 4 << 20
+)
+
+// RetainExecution rewrites the execution's records in read-write
+// transactions of a bounded size, each reading the records it rewrites:
+// Badger refuses the commit (ErrConflict) if another writer changed one of
+// them meanwhile, and the batch is read again, so a concurrent Set or
+// Delete is never undone.
+func (d *db) RetainExecution(ctx context.Context, _ string, prefix []byte, _ time.Time,
+	rewrite func([]byte) ([]byte, time.Time, bool)) (n int, err error) {
+	defer recovered(&err, "retain")
+	p := dbKey(prefix)
+	from := p
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		m, next, err := d.retainBatch(p, from, rewrite)
+		if errors.Is(err, badgerdb.ErrConflict) {
+			continue // read the batch again
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+		if next == nil {
+			return n, nil
+		}
+		from = next
+	}
+}
+
+// retainBatch rewrites, in one transaction, up to a batch of the records
+// with prefix p from key from on, and returns how many it kept and the key
+// to go on from (nil at the end).
+func (d *db) retainBatch(p, from []byte, rewrite func([]byte) ([]byte, time.Time, bool)) (kept int, next []byte, err error) {
+	type rec struct{ key, val []byte }
+	txn := d.db.NewTransaction(true)
+	defer txn.Discard()
+	var batch []rec
+	size := 0
+	it := txn.NewIterator(badgerdb.IteratorOptions{Prefix: p, PrefetchValues: false})
+	for it.Seek(from); it.ValidForPrefix(p); it.Next() {
+		if len(batch) == retainBatch || (len(batch) > 0 && size >= retainBatchBytes) {
+			// The successor of the last key read: it.Item() would add the
+			// next key to the transaction's reads, and a write to it to
+			// the conflicts.
+			next = append(slices.Clone(batch[len(batch)-1].key), 0)
+			break
+		}
+		// Reading the item in a read-write transaction is what makes the
+		// commit conflict with another writer of the key.
+		val, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return 0, nil, damagedRead(err)
+		}
+		batch = append(batch, rec{it.Item().KeyCopy(nil), val})
+		size += len(val)
+	}
+	it.Close()
+	if err := d.space.check(size); err != nil {
+		return 0, nil, err
+	}
+	for _, r := range batch {
+		nv, exp, ok := rewrite(r.val)
+		if !ok {
+			err = txn.Delete(r.key)
+		} else {
+			err = txn.SetEntry(&badgerdb.Entry{Key: r.key, Value: nv, ExpiresAt: expiresAt(exp)})
+			kept++
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, nil, err
+	}
+	return kept, next, nil
 }

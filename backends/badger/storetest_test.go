@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/backends/badger"
@@ -31,6 +32,7 @@ func TestZeroStore(t *testing.T) {
 	_, errs["PurgeExecution"] = s.PurgeExecution(ctx, "e")
 	errs["List"] = s.List(ctx, backends.Filter{}, func(backends.Info) error { return nil })
 	_, errs["DeleteMatching"] = s.DeleteMatching(ctx, backends.Filter{})
+	_, errs["RetainExecution"] = s.RetainExecution(ctx, "e", time.Now().Add(time.Hour))
 	_, _, errs["Inspect"] = s.Inspect(ctx, globalKey(1))
 	for name, err := range errs {
 		if !errors.Is(err, backends.ErrClosed) || !strings.Contains(err.Error(), "use badger.Open") {

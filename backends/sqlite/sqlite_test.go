@@ -309,6 +309,7 @@ func TestZeroStore(t *testing.T) {
 	_, errs["PurgeExecution"] = s.PurgeExecution(ctx, "e")
 	errs["List"] = s.List(ctx, backends.Filter{}, func(backends.Info) error { return nil })
 	_, errs["DeleteMatching"] = s.DeleteMatching(ctx, backends.Filter{})
+	_, errs["RetainExecution"] = s.RetainExecution(ctx, "e", time.Now().Add(time.Hour))
 	_, _, errs["Inspect"] = s.Inspect(ctx, globalKey(1))
 	_, errs["DeleteExpired"] = s.DeleteExpired(ctx)
 	for name, err := range errs {
