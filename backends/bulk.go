@@ -10,9 +10,17 @@ import (
 	"github.com/docket-go/docket/scope"
 )
 
-// ErrUnsupported is returned (wrapped) by the bulk operations of a store
-// that cannot list or select its entries.
-var ErrUnsupported = errors.New("backends: not supported by this store")
+// ErrUnsupported is returned (wrapped) by the optional operations of a
+// store that does not have them: the bulk operations of one that cannot
+// list or select its entries, RetainExecution of one that cannot change
+// its entries' expiry. It is also errors.ErrUnsupported, which is how
+// package scope, which imports no store, recognises it.
+var ErrUnsupported error = unsupportedError{}
+
+type unsupportedError struct{}
+
+func (unsupportedError) Error() string        { return "backends: not supported by this store" }
+func (unsupportedError) Is(target error) bool { return target == errors.ErrUnsupported }
 
 // Filter selects entries for the bulk operations: an entry matches when it
 // matches every field that is set. The zero Filter matches every entry.

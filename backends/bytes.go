@@ -127,11 +127,15 @@ var (
 // undecodable) is ErrCorrupt, which the middleware overwrites. Set encodes
 // with the codec ([EncodeEntry]) and commits Sets that arrive while another
 // commit is in progress together, in one Put (group commit). Errors are
-// prefixed with the tier's name. After Close, or on a zero ByteTier, every
-// method returns an error wrapping [ErrClosed].
+// prefixed with the tier's name. After Close, on a zero ByteTier, and on
+// one [UnmadeTier] returns, every method returns an error wrapping
+// [ErrClosed].
 type ByteTier struct {
 	name  string
 	store ByteStore
+	// unmade, set only by UnmadeTier, is the error of every method of a
+	// tier on no store.
+	unmade error
 
 	// mu keeps calls away from a closed store: every call to store holds it
 	// for reading, and Close takes it for writing before it closes store.
@@ -153,6 +157,30 @@ func NewByteTier(name string, s ByteStore) *ByteTier {
 	return &ByteTier{name: name, store: s}
 }
 
+// UnmadeTier returns a ByteTier on no store, named name, whose every method
+// (Close included) returns err, which should wrap [ErrClosed] and say how a
+// store is made. It is what the zero value of a store that wraps a
+// ByteTier delegates to: such a store has no tier until its constructor
+// makes one, so it keeps one UnmadeTier in a package variable, and its
+// methods delegate to it instead of each checking for a missing tier.
+//
+//	var unopened = backends.UnmadeTier("badger", errNotOpened)
+//
+//	func (s *Store) t() *backends.ByteTier {
+//		if s == nil || s.tier == nil {
+//			return unopened
+//		}
+//		return s.tier
+//	}
+//
+// It panics if err is nil or name is empty.
+func UnmadeTier(name string, err error) *ByteTier {
+	if err == nil || name == "" {
+		panic("backends: UnmadeTier needs a name and an error")
+	}
+	return &ByteTier{name: name, unmade: err}
+}
+
 // Name returns the tier's name.
 func (t *ByteTier) Name() string { return t.name }
 
@@ -169,7 +197,7 @@ func (t *ByteTier) ByteStore() ByteStore { return t.store }
 // idempotent: later calls return nil.
 func (t *ByteTier) Close() error {
 	if t.store == nil {
-		return t.enter("close") // the zero ByteTier's error
+		return t.enter("close") // the zero or unmade ByteTier's error
 	}
 	first := false
 	t.closeOnce.Do(func() {
@@ -192,6 +220,9 @@ func (t *ByteTier) Close() error {
 // enter holds off Close for one call; leave ends it.
 func (t *ByteTier) enter(op string) error {
 	if t.store == nil {
+		if t.unmade != nil {
+			return t.unmade
+		}
 		return fmt.Errorf("backends: %s on a ByteTier not made with NewByteTier: %w", op, ErrClosed)
 	}
 	t.mu.RLock()
@@ -243,7 +274,7 @@ func (t *ByteTier) Set(ctx context.Context, key keyer.Key, e Entry, c Codec) err
 		return err
 	}
 	if t.store == nil {
-		return t.enter("set") // the zero ByteTier's error
+		return t.enter("set") // the zero or unmade ByteTier's error
 	}
 	k, err := EntryKey(make([]byte, 0, keyLen(key)), key)
 	if err != nil {

@@ -79,6 +79,30 @@ func (s *mapBytes) DeleteExecution(_ context.Context, id string, prefix []byte) 
 	return n, nil
 }
 
+func (s *mapBytes) RetainExecution(_ context.Context, id string, prefix []byte, _ time.Time,
+	rewrite func([]byte) ([]byte, time.Time, bool)) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, r := range s.m {
+		if r.Meta.Scope != scope.Workflow || r.Meta.Execution != id {
+			continue
+		}
+		if !strings.HasPrefix(k, string(prefix)) {
+			return n, fmt.Errorf("record of %q under a key without its prefix", id)
+		}
+		v, exp, ok := rewrite(r.Value)
+		if !ok {
+			delete(s.m, k)
+			continue
+		}
+		r.Value, r.Meta.Expires = v, exp
+		s.m[k] = r
+		n++
+	}
+	return n, nil
+}
+
 func (s *mapBytes) DeleteExpired() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,6 +241,7 @@ func TestZeroStores(t *testing.T) {
 			errs["Set"] = s.Set(ctx, bkey(1), backends.Entry{Value: "v"}, textCodec{})
 			errs["Delete"] = s.Delete(ctx, bkey(1))
 			_, errs["PurgeExecution"] = s.PurgeExecution(ctx, "e")
+			_, errs["RetainExecution"] = backends.RetainExecution(ctx, s, "e", time.Now().Add(time.Hour))
 			if c, ok := s.(interface{ Close() error }); ok {
 				errs["Close"] = c.Close()
 			}
@@ -229,6 +254,37 @@ func TestZeroStores(t *testing.T) {
 			_ = backends.EncodesValues(s)
 		})
 	}
+}
+
+// An UnmadeTier returns its error, as it is, from every method, so that a
+// store's zero value that delegates to one says how to make the store.
+func TestUnmadeTier(t *testing.T) {
+	ctx := context.Background()
+	errUnmade := fmt.Errorf("x: store not made (use x.Open): %w", backends.ErrClosed)
+	tier := backends.UnmadeTier("x", errUnmade)
+	errs := map[string]error{"Close": tier.Close()}
+	_, errs["Get"] = tier.Get(ctx, bkey(1), textCodec{})
+	errs["Set"] = tier.Set(ctx, bkey(1), backends.Entry{Value: "v"}, textCodec{})
+	errs["Delete"] = tier.Delete(ctx, bkey(1))
+	_, errs["PurgeExecution"] = tier.PurgeExecution(ctx, "e")
+	errs["List"] = tier.List(ctx, backends.Filter{}, func(backends.Info) error { return nil })
+	_, errs["DeleteMatching"] = tier.DeleteMatching(ctx, backends.Filter{})
+	_, _, errs["Inspect"] = tier.Inspect(ctx, bkey(1))
+	_, errs["RetainExecution"] = tier.RetainExecution(ctx, "e", time.Now().Add(time.Hour))
+	for name, err := range errs {
+		if err != errUnmade {
+			t.Errorf("%s = %v; want %v", name, err, errUnmade)
+		}
+	}
+	if tier.Name() != "x" || tier.ByteStore() != nil {
+		t.Errorf("Name %q, ByteStore %v; want x and nil", tier.Name(), tier.ByteStore())
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("UnmadeTier with a nil error did not panic")
+		}
+	}()
+	backends.UnmadeTier("x", nil)
 }
 
 func TestByteTierCloseOnce(t *testing.T) {
@@ -251,4 +307,32 @@ func TestNewByteTierPanics(t *testing.T) {
 		}
 	}()
 	backends.NewByteTier("x", nil)
+}
+
+// plainBytes is a ByteStore with none of the optional extensions.
+type plainBytes struct{ backends.ByteStore }
+
+// A ByteTier on a ByteStore that is not a ByteRetainer cannot retain: its
+// RetainExecution is ErrUnsupported, which is errors.ErrUnsupported too (so
+// that package scope purges it), and touches nothing; nor can a Tiered
+// store with such a tier.
+func TestRetainUnsupported(t *testing.T) {
+	ctx := context.Background()
+	tier := backends.NewByteTier("plain", plainBytes{newMapBytes()})
+	k := keyer.Key{Scope: scope.Workflow, Execution: "e", Step: "s"}
+	if err := tier.Set(ctx, k, backends.Entry{Value: "v"}, textCodec{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []backends.Store{tier, backends.Tiered(memory.New(10), tier)} {
+		n, err := backends.RetainExecution(ctx, s, "e", time.Now().Add(time.Hour))
+		if !errors.Is(err, backends.ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("%s: RetainExecution = %d, %v; want ErrUnsupported", s.Name(), n, err)
+		}
+	}
+	if e, err := tier.Get(ctx, k, textCodec{}); err != nil || !e.Expires.IsZero() {
+		t.Errorf("Get after a refused RetainExecution = %+v, %v; want the entry untouched", e, err)
+	}
+	if !errors.Is(backends.ErrUnsupported, errors.ErrUnsupported) {
+		t.Error("backends.ErrUnsupported is not errors.ErrUnsupported")
+	}
 }

@@ -121,6 +121,11 @@ type Codec interface {
 //     every method after Close (and on its zero value), and never reaches
 //     a closed database.
 //   - Name names the tier for reports ("memory", "badger", ...).
+//   - Optionally, scope.Retainer: RetainExecution moves the expiry of the
+//     Workflow entries PurgeExecution would remove to until, leaving an
+//     entry's own where it is earlier, and touches nothing else; the
+//     entries are served until then and are expired entries afterwards.
+//     A [ByteTier] has it when its ByteStore is a [ByteRetainer].
 //
 // A front tier that keeps decoded values implements [Encoder] and reports
 // false, so that Wrap accepts result types no codec carries.

@@ -140,22 +140,29 @@ func TestSameKeyOtherResultType(t *testing.T) {
 // TestNothingLandsAfterEnd: a flight whose callers all left and whose
 // execution then ended with End(nil) stores nothing when its step, which
 // ignores its context, finally returns: a later execution with the same ID
-// runs the step again instead of hitting a stale entry.
+// runs the step again instead of hitting a stale entry. With retention
+// too: what End(nil) keeps is what had landed before it.
 func TestNothingLandsAfterEnd(t *testing.T) {
+	inMemory := func(*testing.T) backends.Store { return memory.New(100) }
+	behindBadger := func(t *testing.T) backends.Store {
+		db, err := badger.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return backends.Tiered(memory.New(100), db)
+	}
+	retained := []scope.Option{scope.WithRetention(time.Hour)}
 	for _, tier := range []struct {
 		name string
 		open func(t *testing.T) backends.Store
 		ttl  time.Duration
+		opts []scope.Option
 	}{
-		{"memory", func(*testing.T) backends.Store { return memory.New(100) }, time.Hour},
-		{"memory+badger/ttl0", func(t *testing.T) backends.Store {
-			db, err := badger.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return backends.Tiered(memory.New(100), db)
-		}, 0},
+		{"memory", inMemory, time.Hour, nil},
+		{"memory/retention", inMemory, time.Hour, retained},
+		{"memory+badger/ttl0", behindBadger, 0, nil},
+		{"memory+badger/ttl0/retention", behindBadger, 0, retained},
 	} {
 		t.Run(tier.name, func(t *testing.T) {
 			store := tier.open(t)
@@ -169,7 +176,7 @@ func TestNothingLandsAfterEnd(t *testing.T) {
 				return q.User, nil
 			}, middleware.WithPersistence(store, scope.Workflow, tier.ttl))
 
-			ctx, exec := scope.Begin(context.Background(), "exec_abandoned")
+			ctx, exec := scope.Begin(context.Background(), "exec_abandoned", tier.opts...)
 			tctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 			defer cancel()
 			if _, err := step(tctx, query{User: "alice"}); !errors.Is(err, context.DeadlineExceeded) {

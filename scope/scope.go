@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Scope is the lifetime of a persisted result. Its zero value is not a valid
@@ -49,7 +51,8 @@ var ErrEnded = errors.New("scope: execution has ended")
 
 // Purger removes all Workflow-scoped entries of one execution. Every store
 // implements it; an execution calls it on each store its steps used when it
-// ends with a nil error.
+// ends with a nil error (with [WithRetention], on each store that does not
+// retain them).
 //
 // A Purger is used as a map key, so its dynamic type must be comparable
 // (stores are pointers).
@@ -57,9 +60,46 @@ type Purger interface {
 	PurgeExecution(ctx context.Context, executionID string) (int, error)
 }
 
+// Retainer keeps the Workflow-scoped entries of one execution for a while
+// instead of removing them: an execution begun [WithRetention] calls it,
+// in place of PurgeExecution, on each store its steps used when it ends
+// with a nil error. Every store of Docket implements it.
+//
+// RetainExecution sets the expiry of every Workflow entry of execution
+// executionID to until, or leaves the entry's own expiry where that is
+// earlier, so that the entries are served until then and are expired
+// afterwards, removed as every expired entry is. It touches nothing else
+// (Global entries and other executions' entries), and returns how many
+// entries it kept. A store that cannot do it returns an error wrapping
+// errors.ErrUnsupported, and End purges it instead. If ctx ends midway, it
+// returns the count kept so far and ctx's error.
+type Retainer interface {
+	RetainExecution(ctx context.Context, executionID string, until time.Time) (int, error)
+}
+
+// Option configures an execution; see [Begin].
+type Option interface{ apply(*Execution) }
+
+type optionFunc func(*Execution)
+
+func (f optionFunc) apply(e *Execution) { f(e) }
+
+// WithRetention makes End(nil) keep the execution's Workflow-scoped
+// entries for d instead of removing them, so that a re-run with the same
+// execution ID within d replays them (the idempotent re-run of a
+// completed execution): End(nil) asks each store its steps used to keep
+// them until the time it is called plus d (see [Retainer]), never longer
+// than their own TTL. After d they are expired. A d that is not positive
+// is no retention: End(nil) removes the entries, as without the option.
+func WithRetention(d time.Duration) Option {
+	return optionFunc(func(e *Execution) { e.retain = d })
+}
+
 // Execution is one run of a workflow. Its methods are safe for concurrent use.
 type Execution struct {
 	id string
+	// retain is WithRetention's duration; not positive: End(nil) purges.
+	retain time.Duration
 
 	// tracked is the current list of stores, replaced (never changed) under
 	// mu: Track runs on every Workflow call, a hit included, and most calls
@@ -78,14 +118,18 @@ type ctxKey struct{}
 // Begin starts an execution with the given ID and returns a context that
 // carries it. An empty id is replaced by a random one. Re-using the ID of an
 // execution that ended with an error resumes it: its Workflow-scoped results
-// that a durable store kept are served again.
-func Begin(ctx context.Context, id string) (context.Context, *Execution) {
+// that a durable store kept are served again; so does re-using the ID of
+// one that ended with End(nil) [WithRetention], within the retention.
+func Begin(ctx context.Context, id string, opts ...Option) (context.Context, *Execution) {
 	if id == "" {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
 		id = hex.EncodeToString(b[:])
 	}
 	e := &Execution{id: id}
+	for _, o := range opts {
+		o.apply(e)
+	}
 	return context.WithValue(ctx, ctxKey{}, e), e
 }
 
@@ -137,9 +181,10 @@ func (e *Execution) Track(p Purger) error {
 func (e *Execution) Ended() bool { return e.ended.Load() }
 
 // Dropped reports whether End(nil) has been called: the execution's
-// Workflow-scoped entries are being, or have been, removed, and a result
-// produced for the execution after that must not be stored. A store write
-// followed by a Dropped that returns false is seen by End's purge.
+// Workflow-scoped entries are being, or have been, removed (or, with
+// [WithRetention], retained as they were), and a result produced for the
+// execution after that must not be stored. A store write followed by a
+// Dropped that returns false is seen by End's purge or retention.
 func (e *Execution) Dropped() bool { return e.dropped.Load() }
 
 // End ends the execution. With a nil err it removes the execution's
@@ -147,7 +192,14 @@ func (e *Execution) Dropped() bool { return e.dropped.Load() }
 // it only read from; with a non-nil err it keeps them (until their TTL) so
 // that a later Begin with the same ID resumes. Global entries are never
 // touched. End is idempotent: only the first call has an effect. It returns
-// the errors of the stores that could not be purged.
+// the errors of the stores that could not be purged or retained.
+//
+// An execution begun [WithRetention] keeps its entries at End(nil) too, for
+// the retention: each store is asked to keep them until then (a
+// [Retainer]). A store that is not a Retainer, or fails to retain, is
+// purged instead, as without the option, so that no entry is kept longer
+// than the retention; End's error then says so, and wraps
+// errors.ErrUnsupported where the store cannot retain at all.
 //
 // A call of the execution still in flight when End(nil) runs stores
 // nothing: the middleware checks Dropped after its write and removes what
@@ -156,7 +208,8 @@ func (e *Execution) End(err error) error {
 	return e.EndContext(context.Background(), err)
 }
 
-// EndContext is End with a context for the stores' purge operations.
+// EndContext is End with a context for the stores' purge and retain
+// operations.
 func (e *Execution) EndContext(ctx context.Context, err error) error {
 	e.mu.Lock()
 	if e.ended.Load() {
@@ -175,11 +228,34 @@ func (e *Execution) EndContext(ctx context.Context, err error) error {
 	if err != nil {
 		return nil
 	}
+	// One reading for every store, so that they all drop the entries at
+	// the same moment.
+	until := time.Now().Add(e.retain)
 	var errs []error
 	for _, p := range stores {
+		if e.retain > 0 {
+			rerr := e.retainOne(ctx, p, until)
+			if rerr == nil {
+				continue
+			}
+			errs = append(errs, rerr)
+		}
 		if _, perr := p.PurgeExecution(ctx, e.id); perr != nil {
 			errs = append(errs, perr)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// retainOne asks p to keep the execution's entries until until; an error
+// means p is to be purged instead.
+func (e *Execution) retainOne(ctx context.Context, p Purger, until time.Time) error {
+	r, ok := p.(Retainer)
+	if !ok {
+		return fmt.Errorf("scope: execution %q: %T cannot retain entries, purged instead: %w", e.id, p, errors.ErrUnsupported)
+	}
+	if _, err := r.RetainExecution(ctx, e.id, until); err != nil {
+		return fmt.Errorf("scope: execution %q: retain failed, purged instead: %w", e.id, err)
+	}
+	return nil
 }

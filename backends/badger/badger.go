@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,13 +32,16 @@ const purgeCheckEvery = 256
 // open Store in this one, holds the directory.
 var ErrLocked = errors.New("the directory is in use by another process (or another open Store)")
 
-// errNotOpened is what every method of a Store not made by Open returns.
-var errNotOpened = fmt.Errorf("badger: store not opened (use badger.Open): %w", backends.ErrClosed)
+// unopened is the tier of a Store not made by Open: every method returns
+// its error, which says to use Open.
+var unopened = backends.UnmadeTier(tierName, fmt.Errorf("badger: store not opened (use badger.Open): %w", backends.ErrClosed))
 
 var (
-	_ backends.Store     = (*Store)(nil)
-	_ backends.ByteStore = (*db)(nil)
-	_ scope.Purger       = (*Store)(nil)
+	_ backends.Store        = (*Store)(nil)
+	_ backends.ByteStore    = (*db)(nil)
+	_ backends.ByteRetainer = (*db)(nil)
+	_ scope.Purger          = (*Store)(nil)
+	_ scope.Retainer        = (*Store)(nil)
 )
 
 // Store is a durable byte tier on a Badger database in one directory: a
@@ -82,6 +86,14 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	return &Store{tier: backends.NewByteTier(tierName, d), db: d}, nil
 }
 
+// t is the tier s delegates to: unopened for a Store not made by Open.
+func (s *Store) t() *backends.ByteTier {
+	if s == nil || s.tier == nil {
+		return unopened
+	}
+	return s.tier
+}
+
 // Name returns "badger".
 func (s *Store) Name() string { return tierName }
 
@@ -93,20 +105,12 @@ func (s *Store) EncodesValues() bool { return true }
 // error wrapping backends.ErrClosed. Close is idempotent: later calls return
 // nil.
 func (s *Store) Close() error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Close()
+	return s.t().Close()
 }
 
 // ByteStore returns the Badger byte store under the Store, for tools and
 // for backends/storetest, which plants damaged entries through it.
-func (s *Store) ByteStore() backends.ByteStore {
-	if s == nil || s.tier == nil {
-		return nil
-	}
-	return s.db
-}
+func (s *Store) ByteStore() backends.ByteStore { return s.t().ByteStore() }
 
 // Get returns the entry stored under key, its value decoded with c, and
 // Tier set to "badger". It returns an error wrapping backends.ErrNotFound
@@ -115,10 +119,7 @@ func (s *Store) ByteStore() backends.ByteStore {
 // with c: damaged, of an unknown format version, written by another codec,
 // or undecodable.
 func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	if s == nil || s.tier == nil {
-		return backends.Entry{}, errNotOpened
-	}
-	return s.tier.Get(ctx, key, c)
+	return s.t().Get(ctx, key, c)
 }
 
 // Set stores e under key, encoded with c (see backends.EncodeEntry),
@@ -128,18 +129,12 @@ func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backe
 // entry survives a killed process; with WithSyncWrites it also survives
 // power loss.
 func (s *Store) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Set(ctx, key, e, c)
+	return s.t().Set(ctx, key, e, c)
 }
 
 // Delete removes the entry stored under key, if any.
 func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Delete(ctx, key)
+	return s.t().Delete(ctx, key)
 }
 
 // PurgeExecution removes every Workflow entry of execution executionID and
@@ -149,10 +144,17 @@ func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
 // would stop all writes while it runs). If ctx ends midway, it returns the
 // count removed so far and ctx's error.
 func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
-	if s == nil || s.tier == nil {
-		return 0, errNotOpened
-	}
-	return s.tier.PurgeExecution(ctx, executionID)
+	return s.t().PurgeExecution(ctx, executionID)
+}
+
+// RetainExecution keeps every Workflow entry of execution executionID until
+// until, or its own expiry where that is earlier, and returns how many it
+// kept; see scope.Retainer. It rewrites each entry with the new expiry in
+// its header and Badger's TTL, in transactions of a bounded size that never
+// undo a concurrent write. If ctx ends midway, it returns the count kept so
+// far and ctx's error.
+func (s *Store) RetainExecution(ctx context.Context, executionID string, until time.Time) (int, error) {
+	return s.t().RetainExecution(ctx, executionID, until)
 }
 
 // db is the backends.ByteStore on Badger. The ByteTier over it never calls
@@ -350,4 +352,91 @@ func (d *db) gcOnce() {
 		}
 		return
 	}
+}
+
+// retainBatch bounds one transaction of RetainExecution: at most this many
+// records, and values of at most retainBatchBytes (but at least one record),
+// so that a transaction stays well inside Badger's size limit.
+const (
+	retainBatch      = 256
+	retainBatchBytes = 4 << 20
+)
+
+// RetainExecution rewrites the execution's records in read-write
+// transactions of a bounded size, each reading the records it rewrites:
+// Badger refuses the commit (ErrConflict) if another writer changed one of
+// them meanwhile, and the batch is read again, so a concurrent Set or
+// Delete is never undone.
+func (d *db) RetainExecution(ctx context.Context, _ string, prefix []byte, _ time.Time,
+	rewrite func([]byte) ([]byte, time.Time, bool)) (n int, err error) {
+	defer recovered(&err, "retain")
+	p := dbKey(prefix)
+	from := p
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		m, next, err := d.retainBatch(p, from, rewrite)
+		if errors.Is(err, badgerdb.ErrConflict) {
+			continue // read the batch again
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+		if next == nil {
+			return n, nil
+		}
+		from = next
+	}
+}
+
+// retainBatch rewrites, in one transaction, up to a batch of the records
+// with prefix p from key from on, and returns how many it kept and the key
+// to go on from (nil at the end).
+func (d *db) retainBatch(p, from []byte, rewrite func([]byte) ([]byte, time.Time, bool)) (kept int, next []byte, err error) {
+	type rec struct{ key, val []byte }
+	txn := d.db.NewTransaction(true)
+	defer txn.Discard()
+	var batch []rec
+	size := 0
+	it := txn.NewIterator(badgerdb.IteratorOptions{Prefix: p, PrefetchValues: false})
+	for it.Seek(from); it.ValidForPrefix(p); it.Next() {
+		if len(batch) == retainBatch || (len(batch) > 0 && size >= retainBatchBytes) {
+			// The successor of the last key read: it.Item() would add the
+			// next key to the transaction's reads, and a write to it to
+			// the conflicts.
+			next = append(slices.Clone(batch[len(batch)-1].key), 0)
+			break
+		}
+		// Reading the item in a read-write transaction is what makes the
+		// commit conflict with another writer of the key.
+		val, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return 0, nil, damagedRead(err)
+		}
+		batch = append(batch, rec{it.Item().KeyCopy(nil), val})
+		size += len(val)
+	}
+	it.Close()
+	if err := d.space.check(size); err != nil {
+		return 0, nil, err
+	}
+	for _, r := range batch {
+		nv, exp, ok := rewrite(r.val)
+		if !ok {
+			err = txn.Delete(r.key)
+		} else {
+			err = txn.SetEntry(&badgerdb.Entry{Key: r.key, Value: nv, ExpiresAt: expiresAt(exp)})
+			kept++
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, nil, err
+	}
+	return kept, next, nil
 }

@@ -84,10 +84,10 @@
 // Badger writes its log and memtables through memory maps of sparse files,
 // and on a full disk such a write is a SIGBUS that kills the process, not
 // an error. So a Store keeps a reserve: the space of a value-log file and of
-// every memtable Badger may map, plus room for a flush. A write (Set, Delete,
-// PurgeExecution) when less is free fails with an error wrapping
-// [ErrNoSpace]: the middleware reports it and returns the result (with
-// WithStrict, the call fails). Reads never check. Writes work again once
+// every memtable Badger may map, plus room for a flush. A write (Set,
+// Delete, PurgeExecution, RetainExecution) when less is free fails with an
+// error wrapping [ErrNoSpace]: the middleware reports it and returns the
+// result (with WithStrict, the call fails). Reads never check. Writes work again once
 // space is freed. Open on a disk below the reserve fails with ErrNoSpace.
 // The free space is read at most every 100 ms and every 1 MiB written, so
 // what remains is another process filling the disk faster than that, or

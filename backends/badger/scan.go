@@ -20,20 +20,14 @@ var (
 // backends.Lister. It reads the entries in key order, in one read
 // transaction; the scope and execution filters narrow it to a key prefix.
 func (s *Store) List(ctx context.Context, f backends.Filter, fn func(backends.Info) error) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.List(ctx, f, fn)
+	return s.t().List(ctx, f, fn)
 }
 
 // DeleteMatching removes every entry f matches and returns how many it
 // removed; see backends.Selector. It deletes in a write batch, so writers
 // go on meanwhile.
 func (s *Store) DeleteMatching(ctx context.Context, f backends.Filter) (int, error) {
-	if s == nil || s.tier == nil {
-		return 0, errNotOpened
-	}
-	return s.tier.DeleteMatching(ctx, f)
+	return s.t().DeleteMatching(ctx, f)
 }
 
 // scanPrefix is the narrowest key prefix that holds every entry f can
@@ -120,8 +114,5 @@ func (d *db) DeleteWhere(ctx context.Context, f backends.Filter, match func(back
 // encoding of its value, without decoding it, expired or not; see
 // backends.ByteTier.Inspect.
 func (s *Store) Inspect(ctx context.Context, key keyer.Key) (backends.Info, []byte, error) {
-	if s == nil || s.tier == nil {
-		return backends.Info{}, nil, errNotOpened
-	}
-	return s.tier.Inspect(ctx, key)
+	return s.t().Inspect(ctx, key)
 }

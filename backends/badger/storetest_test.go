@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/backends/badger"
@@ -29,6 +30,10 @@ func TestZeroStore(t *testing.T) {
 	errs["Set"] = s.Set(ctx, globalKey(1), backends.Entry{Value: newUser(1)}, userCodec)
 	errs["Delete"] = s.Delete(ctx, globalKey(1))
 	_, errs["PurgeExecution"] = s.PurgeExecution(ctx, "e")
+	errs["List"] = s.List(ctx, backends.Filter{}, func(backends.Info) error { return nil })
+	_, errs["DeleteMatching"] = s.DeleteMatching(ctx, backends.Filter{})
+	_, errs["RetainExecution"] = s.RetainExecution(ctx, "e", time.Now().Add(time.Hour))
+	_, _, errs["Inspect"] = s.Inspect(ctx, globalKey(1))
 	for name, err := range errs {
 		if !errors.Is(err, backends.ErrClosed) || !strings.Contains(err.Error(), "use badger.Open") {
 			t.Errorf("%s on a zero Store = %v; want ErrClosed saying to use badger.Open", name, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docket-go/docket/backends"
 	"github.com/docket-go/docket/keyer"
+	"github.com/docket-go/docket/scope"
 )
 
 // tierName is what Get puts in Entry.Tier; a constant, so a hit allocates
@@ -39,7 +40,10 @@ const DefaultMaxEntries = 10_000
 // order stays a fair approximation of global LRU order.
 const minEntriesPerShard = 16
 
-var _ backends.Store = (*Store)(nil)
+var (
+	_ backends.Store = (*Store)(nil)
+	_ scope.Retainer = (*Store)(nil)
+)
 
 // Store is a sharded, bounded LRU cache of decoded entries. Its methods are
 // safe for concurrent use. Make one with [New]; the zero Store is ready to
@@ -446,32 +450,107 @@ func (s *Store) Delete(_ context.Context, key keyer.Key) error {
 // not the whole cache. Global entries (empty execution ID) are never purged:
 // PurgeExecution("") removes nothing.
 func (s *Store) PurgeExecution(_ context.Context, executionID string) (int, error) {
-	if executionID == "" {
-		return 0, nil
-	}
-	s.lazyInit()
-	s.execs.mu.Lock()
-	mask := s.execs.m[executionID]
-	s.execs.mu.Unlock()
 	n := 0
-	// An execution's keys are spread over the shards (see Store.hash); visit
-	// the ones that hold some. A Set racing with this purge may add a shard
-	// after mask was read: End is for executions whose steps have returned.
-	for i := range s.shards {
-		if mask&(1<<i) == 0 {
-			continue
-		}
-		sh := &s.shards[i].shard
-		sh.mu.Lock()
+	s.eachShardOf(executionID, func(sh *shard) {
 		// onEvict deletes from this map while we range over it, which Go
 		// permits; each key is still visited at most once.
 		for k := range sh.index[executionID] {
 			sh.lru.Remove(k)
 			n++
 		}
+	})
+	return n, nil
+}
+
+// RetainExecution sets the expiry of every entry whose key has the given
+// execution ID to until, or keeps its own where that is earlier, and
+// returns how many it kept; see scope.Retainer. Like PurgeExecution it
+// visits only that execution's entries, and never Global ones. Entries are
+// never changed once stored (Get reads them without a lock), so each is
+// replaced by a copy with the new expiry, which also moves it to the front
+// of its shard's LRU order; one whose expiry has passed is removed.
+func (s *Store) RetainExecution(_ context.Context, executionID string, until time.Time) (int, error) {
+	// As in Set: the monotonic clock first, so the deadline errs early.
+	now := monoNow()
+	left := int64(time.Until(until))
+	n := 0
+	s.eachShardOf(executionID, func(sh *shard) { n += sh.retain(executionID, until, now, left) })
+	return n, nil
+}
+
+// eachShardOf calls f, with the shard's lock held, for each shard that
+// holds entries of execution executionID; none for the empty ID, which is
+// no execution's. An execution's keys are spread over the shards (see
+// Store.hash), and execs says which. A Set racing with f may add a shard
+// after execs was read: End is for executions whose steps have returned.
+func (s *Store) eachShardOf(executionID string, f func(*shard)) {
+	if executionID == "" {
+		return
+	}
+	s.lazyInit()
+	s.execs.mu.Lock()
+	mask := s.execs.m[executionID]
+	s.execs.mu.Unlock()
+	for i := range s.shards {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		sh := &s.shards[i].shard
+		sh.mu.Lock()
+		f(sh)
 		sh.mu.Unlock()
 	}
-	return n, nil
+}
+
+// retain does RetainExecution's work in one shard, whose lock the caller
+// holds: until is the retention's end, left the time from now (monotonic)
+// to it.
+func (sh *shard) retain(executionID string, until time.Time, now, left int64) int {
+	keys := sh.index[executionID]
+	if left <= 0 {
+		// The retention has already ended: the entries are expired.
+		n := 0
+		for k := range keys {
+			if it, ok := sh.lru.Peek(k); ok && it.deadline > now {
+				n++
+			}
+			sh.lru.Remove(k)
+		}
+		return n
+	}
+	deadline := now + left
+	var expired []mapKey
+	n := 0
+	for k := range keys {
+		it, ok := sh.lru.Peek(k)
+		if !ok {
+			continue
+		}
+		if it.deadline <= now {
+			expired = append(expired, k)
+			continue
+		}
+		n++
+		if it.deadline <= deadline {
+			continue // its own expiry is earlier
+		}
+		e := it.entry
+		e.Expires = until
+		fresh := &item{key: k, entry: e, deadline: deadline}
+		fresh.hit.Store(it.hit.Load())
+		// Add replaces the item without an eviction (the key is there), so
+		// the execution index, ranged over here, is not changed.
+		sh.lru.Add(k, fresh)
+		read := sh.read.Load()
+		if read.put(fresh, keyHash(sh.seed, &k)) {
+			sh.read.Store(read.rebuild(sh.seed))
+		}
+	}
+	for _, k := range expired {
+		sh.lru.Remove(k)
+	}
+	sh.minDeadline = min(sh.minDeadline, deadline)
+	return n
 }
 
 // DeleteExpired removes every expired entry now and returns how many. Sets

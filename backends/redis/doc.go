@@ -25,7 +25,10 @@
 // A Workflow entry is added to its execution's index (a set, alive as long
 // as its longest-lived entry) by the script that stores it;
 // PurgeExecution removes what the index lists, in batches, never scanning
-// the key space (no KEYS, no SCAN).
+// the key space (no KEYS, no SCAN). RetainExecution (scope.WithRetention)
+// finds the entries the same way and rewrites each batch with the
+// retention's end as its expiry (PXAT), each entry only if it is unchanged
+// since it was read; the index then expires with them.
 //
 // Evicting Redis (maxmemory with an eviction policy) is safe: an evicted
 // entry is a miss, and an evicted lease lets another process run the key,

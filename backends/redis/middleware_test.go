@@ -395,3 +395,38 @@ func TestMiddlewareRedisRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestMiddlewareRetention is the idempotent re-run across processes: an
+// execution that completed with retention on one replica (memory in front
+// of Redis) is replayed by a re-run of its ID on another, which sends no
+// second email; once the retention has passed a re-run sends again.
+func TestMiddlewareRetention(t *testing.T) {
+	srv := redistest.Start(t)
+	var sent atomic.Int64
+	replica := func() middleware.Step[string, string] {
+		store := backends.Tiered(memory.New(100), redis.New(srv.Client(t), redis.WithPrefix("ret:")))
+		return middleware.Wrap("send_email", func(_ context.Context, to string) (string, error) {
+			return fmt.Sprintf("message %d to %s", sent.Add(1), to), nil
+		}, middleware.WithPersistence(store, scope.Workflow, 24*time.Hour))
+	}
+	run := func(send middleware.Step[string, string], opts ...scope.Option) string {
+		t.Helper()
+		ctx, exec := scope.Begin(context.Background(), "order-42", opts...)
+		msg, err := send(ctx, "ann@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := exec.End(nil); err != nil {
+			t.Fatalf("End(nil): %v", err)
+		}
+		return msg
+	}
+	first := run(replica(), scope.WithRetention(time.Hour))
+	if again := run(replica(), scope.WithRetention(100*time.Millisecond)); again != first || sent.Load() != 1 {
+		t.Fatalf("re-run on another replica: %q, %d sent; want %q replayed, 1 sent", again, sent.Load(), first)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if again := run(replica()); again == first || sent.Load() != 2 {
+		t.Fatalf("re-run after the retention: %q, %d sent; want a new send, 2 sent", again, sent.Load())
+	}
+}

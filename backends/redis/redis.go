@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,10 +27,16 @@ const purgeBatch = 256
 // errNotMade is what every method of a Store not made by New returns.
 var errNotMade = fmt.Errorf("redis: store not made with redis.New: %w", backends.ErrClosed)
 
+// unmade is the tier of a Store not made by New: every method returns
+// errNotMade.
+var unmade = backends.UnmadeTier(tierName, errNotMade)
+
 var (
-	_ backends.Coordinator = (*Store)(nil)
-	_ backends.ByteStore   = (*byteStore)(nil)
-	_ scope.Purger         = (*Store)(nil)
+	_ backends.Coordinator  = (*Store)(nil)
+	_ backends.ByteStore    = (*byteStore)(nil)
+	_ backends.ByteRetainer = (*byteStore)(nil)
+	_ scope.Purger          = (*Store)(nil)
+	_ scope.Retainer        = (*Store)(nil)
 )
 
 // Store is a byte tier on Redis that several processes share, and the
@@ -71,6 +79,14 @@ func New(client goredis.UniversalClient, opts ...Option) *Store {
 
 func (s *Store) made() bool { return s != nil && s.tier != nil }
 
+// t is the tier s delegates to: unmade for a Store not made by New.
+func (s *Store) t() *backends.ByteTier {
+	if !s.made() {
+		return unmade
+	}
+	return s.tier
+}
+
 // Name returns "redis".
 func (s *Store) Name() string { return tierName }
 
@@ -90,21 +106,15 @@ func (s *Store) LeaseTTL() time.Duration {
 // not close the client. Leases already held still commit or release.
 // Close is idempotent: later calls return nil.
 func (s *Store) Close() error {
-	if !s.made() {
-		return errNotMade
+	if s.made() {
+		s.closed.Store(true)
 	}
-	s.closed.Store(true)
-	return s.tier.Close()
+	return s.t().Close()
 }
 
 // ByteStore returns the Redis byte store under the Store, for tools and
 // for backends/storetest, which plants damaged entries through it.
-func (s *Store) ByteStore() backends.ByteStore {
-	if !s.made() {
-		return nil
-	}
-	return s.bytes
-}
+func (s *Store) ByteStore() backends.ByteStore { return s.t().ByteStore() }
 
 // Get returns the entry stored under key, its value decoded with c, and
 // Tier set to "redis". It returns an error wrapping backends.ErrNotFound
@@ -112,10 +122,7 @@ func (s *Store) ByteStore() backends.ByteStore {
 // one wrapping backends.ErrCorrupt when the stored bytes cannot be read back
 // with c. A Get is one GET.
 func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	if !s.made() {
-		return backends.Entry{}, errNotMade
-	}
-	return s.tier.Get(ctx, key, c)
+	return s.t().Get(ctx, key, c)
 }
 
 // Set stores e under key, encoded with c (see backends.EncodeEntry),
@@ -125,19 +132,13 @@ func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backe
 // lease of key: they find the entry. Concurrent Sets share one pipelined
 // round trip.
 func (s *Store) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	if !s.made() {
-		return errNotMade
-	}
-	return s.tier.Set(ctx, key, e, c)
+	return s.t().Set(ctx, key, e, c)
 }
 
 // Delete removes the entry stored under key, if any. A lease on key is
 // left alone: its holder's commit stores its result.
 func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
-	if !s.made() {
-		return errNotMade
-	}
-	return s.tier.Delete(ctx, key)
+	return s.t().Delete(ctx, key)
 }
 
 // PurgeExecution removes every Workflow entry of execution executionID and
@@ -147,10 +148,19 @@ func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
 // script. If ctx ends midway, it returns the count removed so far and
 // ctx's error.
 func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
-	if !s.made() {
-		return 0, errNotMade
-	}
-	return s.tier.PurgeExecution(ctx, executionID)
+	return s.t().PurgeExecution(ctx, executionID)
+}
+
+// RetainExecution keeps every Workflow entry of execution executionID until
+// until, or its own expiry where that is earlier, and returns how many it
+// kept; see scope.Retainer. It reads the execution's index (SSCAN, never
+// KEYS or SCAN) and each batch's values in one pipeline, then rewrites the
+// batch with its new expiry (PXAT) in one script, which leaves an entry
+// another writer changed meanwhile as it is; the index then expires with
+// the entries. If ctx ends midway, it returns the count kept so far and
+// ctx's error.
+func (s *Store) RetainExecution(ctx context.Context, executionID string, until time.Time) (int, error) {
+	return s.t().RetainExecution(ctx, executionID, until)
 }
 
 // fault wraps an error from the client, making a closed client's error
@@ -297,4 +307,98 @@ func (b *byteStore) DeleteExecution(ctx context.Context, executionID string, _ [
 		}
 		total += n
 	}
+}
+
+// RetainExecution walks the execution's index a batch at a time: one
+// pipeline reads the batch's values, rewrite gives their new bytes, and
+// one retainScript stores those whose bytes are still what was read. Then
+// the index is made to end with the entries, or with the latest of those
+// another writer changed meanwhile (none of which may outlive it).
+func (b *byteStore) RetainExecution(ctx context.Context, executionID string, _ []byte, until time.Time,
+	rewrite func([]byte) ([]byte, time.Time, bool)) (int, error) {
+	tag := b.executionTag(executionID)
+	index := tag + kindIndex
+	total := 0
+	end := pxat(until)
+	var cursor uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		members, next, err := b.c.SScan(ctx, index, cursor, "", purgeBatch).Result()
+		if err != nil {
+			return total, fault(err)
+		}
+		if len(members) > 0 {
+			n, foreign, err := b.retainMembers(ctx, tag, index, members, rewrite)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if foreign == -1 || end == -1 {
+				end = -1 // the index keeps its expiry, or none
+			} else {
+				end = max(end, foreign)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	if end != -1 {
+		err := retainIndexScript.Run(ctx, b.c, []string{index}, strconv.FormatInt(end, 10)).Err()
+		if err != nil {
+			return total, fault(err)
+		}
+	}
+	return total, nil
+}
+
+// pxat is an expiry in Unix milliseconds, rounded up so that Redis never
+// drops an entry before its Expires.
+func pxat(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.UnixNano()%int64(time.Millisecond) != 0 {
+		ms++
+	}
+	return max(ms, 1)
+}
+
+// retainMembers rewrites the entries of one batch of index members and
+// returns how many it kept and retainScript's latest foreign expiry.
+func (b *byteStore) retainMembers(ctx context.Context, tag, index string, members []string,
+	rewrite func([]byte) ([]byte, time.Time, bool)) (n int, foreign int64, err error) {
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = b.resultOf(tag, m)
+	}
+	vals, err := b.values(ctx, names)
+	if err != nil {
+		return 0, 0, err
+	}
+	keys := []string{index}
+	var args []any
+	for i, v := range vals {
+		if v == nil {
+			continue // expired or removed: the index's expiry takes its member
+		}
+		sum := sha1.Sum(v)
+		var nv, at any = "", "0" // remove it
+		if val, exp, ok := rewrite(v); ok {
+			nv, at = val, strconv.FormatInt(pxat(exp), 10)
+		}
+		keys = append(keys, names[i])
+		args = append(args, members[i], hex.EncodeToString(sum[:]), nv, at)
+	}
+	if len(keys) == 1 {
+		return 0, 0, nil
+	}
+	r, err := retainScript.Run(ctx, b.c, keys, args...).Int64Slice()
+	if err != nil {
+		return 0, 0, fault(err)
+	}
+	if len(r) != 2 {
+		return 0, 0, fmt.Errorf("retain script replied %v", r)
+	}
+	return int(r[0]), r[1], nil
 }

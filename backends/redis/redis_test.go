@@ -2,9 +2,12 @@ package redis_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -449,5 +452,118 @@ func TestOptionPanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestRetainExecution: the execution's entries, over several batches, and
+// its index get the retention's end as their Redis expiry, found through
+// the index (no KEYS or SCAN); other executions and Global entries keep
+// theirs.
+func TestRetainExecution(t *testing.T) {
+	srv := redistest.Start(t)
+	cmds := &commands{}
+	raw := srv.Client(t)
+	raw.AddHook(cmds)
+	s := redis.New(raw, redis.WithPrefix("p:"))
+	const n = 600 // more than two batches
+	for i := range n {
+		set(t, s, workflowKey("exec_a", i), entry("a", i, 0))
+	}
+	set(t, s, workflowKey("exec_b", 1), entry("b", 1, 0))
+	set(t, s, globalKey(1), entry("g", 1, 0))
+	// One of a's entries was deleted, one has expired: neither is counted.
+	if err := s.Delete(ctx, workflowKey("exec_a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	set(t, s, workflowKey("exec_a", n), entry("a", n, 20*time.Millisecond))
+	time.Sleep(30 * time.Millisecond)
+	cmds.take()
+	until := time.Now().Add(time.Minute)
+	got, err := s.RetainExecution(ctx, "exec_a", until)
+	if err != nil || got != n-1 {
+		t.Fatalf("RetainExecution = %d, %v; want %d", got, err, n-1)
+	}
+	for _, c := range cmds.take() {
+		if c == "keys" || c == "scan" {
+			t.Fatalf("RetainExecution sent %s", c)
+		}
+	}
+	keys, _ := raw.Keys(ctx, "p:*").Result()
+	for _, k := range keys {
+		at, err := raw.PExpireTime(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ofA := strings.Contains(k, hex.EncodeToString([]byte("exec_a")))
+		switch {
+		case ofA && (at < 0 || at.Milliseconds() > until.UnixMilli()+1 || at.Milliseconds() < until.UnixMilli()):
+			t.Errorf("%s of exec_a expires at %v; want %v", k, at, until.UnixMilli())
+		case !ofA && at != -1:
+			t.Errorf("%s (not exec_a's) expires at %v; want no expiry", k, at)
+		}
+	}
+	if len(keys) != n-1+1+2+1 { // a's entries and index, b's entry and index, the Global entry
+		t.Errorf("keys: %d", len(keys))
+	}
+	want(t, s, workflowKey("exec_a", 1), result{"a", 1})
+}
+
+// interleave runs fn once, after the first pipeline of GETs the client
+// sends: between RetainExecution's read of a batch and its rewrite.
+type interleave struct {
+	once sync.Once
+	fn   func()
+}
+
+func (h *interleave) DialHook(next goredis.DialHook) goredis.DialHook          { return next }
+func (h *interleave) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (h *interleave) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		if len(cmds) > 0 && strings.EqualFold(cmds[0].Name(), "get") {
+			h.once.Do(h.fn)
+		}
+		return err
+	}
+}
+
+// TestRetainConcurrentWrite: an entry written or deleted between
+// RetainExecution's read and its rewrite is left as the other writer left
+// it (a deleted one is not brought back), and the index lives as long as
+// the entry written meanwhile.
+func TestRetainConcurrentWrite(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := srv.Client(t)
+	s := redis.New(raw, redis.WithPrefix("p:"))
+	other := redis.New(srv.Client(t), redis.WithPrefix("p:"))
+	for i := range 3 {
+		set(t, s, workflowKey("e", i), entry("a", i, 0))
+	}
+	raw.AddHook(&interleave{fn: func() {
+		set(t, other, workflowKey("e", 1), entry("changed", 1, 0))
+		if err := other.Delete(ctx, workflowKey("e", 2)); err != nil {
+			t.Error(err)
+		}
+	}})
+	got, err := s.RetainExecution(ctx, "e", time.Now().Add(time.Minute))
+	if err != nil || got != 1 {
+		t.Fatalf("RetainExecution = %d, %v; want 1 (the entry nobody changed)", got, err)
+	}
+	if e := want(t, s, workflowKey("e", 1), result{"changed", 1}); !e.Expires.IsZero() {
+		t.Errorf("the entry written meanwhile expires at %v; want never", e.Expires)
+	}
+	if _, err := s.Get(ctx, workflowKey("e", 2), resultCodec); !errors.Is(err, backends.ErrNotFound) {
+		t.Errorf("the entry deleted meanwhile: %v; want ErrNotFound", err)
+	}
+	if e := want(t, s, workflowKey("e", 0), result{"a", 0}); e.Expires.IsZero() {
+		t.Error("the entry nobody changed was not retained")
+	}
+	index, _ := raw.Keys(ctx, "p:*}i").Result()
+	if len(index) != 1 {
+		t.Fatalf("index keys: %q", index)
+	}
+	if d, _ := raw.PTTL(ctx, index[0]).Result(); d != -1 {
+		t.Errorf("index PTTL = %v; want none, as the entry written meanwhile has none", d)
 	}
 }

@@ -29,20 +29,14 @@ var (
 // never KEYS, and reads each batch's values in one pipeline: an
 // administrative operation, not one for a request path.
 func (s *Store) List(ctx context.Context, f backends.Filter, fn func(backends.Info) error) error {
-	if !s.made() {
-		return errNotMade
-	}
-	return s.tier.List(ctx, f, fn)
+	return s.t().List(ctx, f, fn)
 }
 
 // DeleteMatching removes every entry f matches and returns how many it
 // removed; see backends.Selector. It scans as List does and deletes each
 // matching entry with its index membership.
 func (s *Store) DeleteMatching(ctx context.Context, f backends.Filter) (int, error) {
-	if !s.made() {
-		return 0, errNotMade
-	}
-	return s.tier.DeleteMatching(ctx, f)
+	return s.t().DeleteMatching(ctx, f)
 }
 
 // globEscape quotes the characters SCAN's MATCH pattern gives a meaning.
@@ -244,8 +238,5 @@ func (b *byteStore) deleteCounted(ctx context.Context, key []byte) (int, error) 
 // encoding of its value, without decoding it; see
 // backends.ByteTier.Inspect.
 func (s *Store) Inspect(ctx context.Context, key keyer.Key) (backends.Info, []byte, error) {
-	if !s.made() {
-		return backends.Info{}, nil, errNotMade
-	}
-	return s.tier.Inspect(ctx, key)
+	return s.t().Inspect(ctx, key)
 }

@@ -75,6 +75,52 @@ end
 return n
 `)
 
+// retainScript rewrites a batch of an execution's entries with a new
+// expiry, each only if it still holds the bytes the caller read, so that a
+// concurrent write or delete is never undone. An entry whose new bytes are
+// empty (it could not be read back) is removed instead; a stored entry is
+// never empty. It returns how many it rewrote and the latest expiry (Unix
+// ms) of the entries another writer changed meanwhile: -1 if one of them
+// has none, 0 if there were none.
+//
+//	KEYS: index, result...
+//	ARGV: per result key: member, SHA-1 of the bytes read, new bytes or "",
+//	      expiry (Unix ms)
+var retainScript = goredis.NewScript(`
+local n, foreign = 0, 0
+for i = 2, #KEYS do
+	local j = (i - 2) * 4 + 1
+	local v = redis.call('GET', KEYS[i])
+	if v and redis.sha1hex(v) == ARGV[j + 1] then
+		if ARGV[j + 2] == '' then
+			redis.call('DEL', KEYS[i])
+			redis.call('SREM', KEYS[1], ARGV[j])
+		else
+			redis.call('SET', KEYS[i], ARGV[j + 2], 'PXAT', ARGV[j + 3])
+			n = n + 1
+		end
+	elseif v and foreign ~= -1 then
+		local t = redis.call('PEXPIRETIME', KEYS[i])
+		if t == -1 or t > foreign then foreign = t end
+	end
+end
+return {n, foreign}
+`)
+
+// retainIndexScript ends an execution's index when its entries end, after
+// retainScript has rewritten them: at the given time, unless the index has
+// to live longer (an entry written meanwhile) or already ends earlier.
+//
+//	KEYS: index
+//	ARGV: Unix ms
+var retainIndexScript = goredis.NewScript(`
+local t = redis.call('PEXPIRETIME', KEYS[1])
+if t == -1 or t > tonumber(ARGV[1]) then
+	redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+end
+return t
+`)
+
 // Replies of acquireScript, in its first element.
 const (
 	acquireHit   = 1 // {1, entry}

@@ -71,7 +71,9 @@
 // Rows past expires_at are never served (the entry header's exact expiry is
 // checked on every read) and are deleted by one background goroutine every
 // minute ([WithExpiryInterval]), a bounded batch per transaction;
-// [Store.DeleteExpired] does it on demand. [Store.Close] stops that
+// [Store.DeleteExpired] does it on demand. RetainExecution
+// (scope.WithRetention) rewrites an execution's rows, value and
+// expires_at, with the retention's end, so the same expiry removes them. [Store.Close] stops that
 // goroutine, waits for calls in progress and closes the database; then
 // every method returns an error wrapping backends.ErrClosed.
 package sqlite

@@ -22,20 +22,14 @@ var (
 // backends.Lister. It reads the columns only, never the values, and
 // filters in SQL.
 func (s *Store) List(ctx context.Context, f backends.Filter, fn func(backends.Info) error) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.List(ctx, f, fn)
+	return s.t().List(ctx, f, fn)
 }
 
 // DeleteMatching removes every entry f matches and returns how many it
 // removed; see backends.Selector. It deletes in SQL, in transactions of a
 // bounded number of rows.
 func (s *Store) DeleteMatching(ctx context.Context, f backends.Filter) (int, error) {
-	if s == nil || s.tier == nil {
-		return 0, errNotOpened
-	}
-	return s.tier.DeleteMatching(ctx, f)
+	return s.t().DeleteMatching(ctx, f)
 }
 
 // where is f as a SQL condition on the columns, with its arguments.
@@ -138,8 +132,5 @@ func (d *db) DeleteWhere(ctx context.Context, f backends.Filter, _ func(backends
 // encoding of its value, without decoding it, expired or not; see
 // backends.ByteTier.Inspect.
 func (s *Store) Inspect(ctx context.Context, key keyer.Key) (backends.Info, []byte, error) {
-	if s == nil || s.tier == nil {
-		return backends.Info{}, nil, errNotOpened
-	}
-	return s.tier.Inspect(ctx, key)
+	return s.t().Inspect(ctx, key)
 }

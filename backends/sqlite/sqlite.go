@@ -49,10 +49,16 @@ var (
 // errNotOpened is what every method of a Store not made by Open returns.
 var errNotOpened = fmt.Errorf("sqlite: store not opened (use sqlite.Open): %w", backends.ErrClosed)
 
+// unopened is the tier of a Store not made by Open: every method returns
+// errNotOpened.
+var unopened = backends.UnmadeTier(tierName, errNotOpened)
+
 var (
-	_ backends.Store     = (*Store)(nil)
-	_ backends.ByteStore = (*db)(nil)
-	_ scope.Purger       = (*Store)(nil)
+	_ backends.Store        = (*Store)(nil)
+	_ backends.ByteStore    = (*db)(nil)
+	_ backends.ByteRetainer = (*db)(nil)
+	_ scope.Purger          = (*Store)(nil)
+	_ scope.Retainer        = (*Store)(nil)
 )
 
 // Store is a durable byte tier in one SQLite database file: a
@@ -84,6 +90,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 	return &Store{tier: backends.NewByteTier(tierName, d), db: d}, nil
 }
 
+// t is the tier s delegates to: unopened for a Store not made by Open.
+func (s *Store) t() *backends.ByteTier {
+	if s == nil || s.tier == nil {
+		return unopened
+	}
+	return s.tier
+}
+
 // Name returns "sqlite".
 func (s *Store) Name() string { return tierName }
 
@@ -94,56 +108,47 @@ func (s *Store) EncodesValues() bool { return true }
 // the database. After Close, every method returns an error wrapping
 // backends.ErrClosed. Close is idempotent: later calls return nil.
 func (s *Store) Close() error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Close()
+	return s.t().Close()
 }
 
 // ByteStore returns the byte store under the Store, for tools and for
 // backends/storetest, which plants damaged entries through it.
-func (s *Store) ByteStore() backends.ByteStore {
-	if s == nil || s.tier == nil {
-		return nil
-	}
-	return s.db
-}
+func (s *Store) ByteStore() backends.ByteStore { return s.t().ByteStore() }
 
 // Get returns the entry stored under key, its value decoded with c, and
 // Tier set to "sqlite"; see backends.ByteTier for its errors.
 func (s *Store) Get(ctx context.Context, key keyer.Key, c backends.Codec) (backends.Entry, error) {
-	if s == nil || s.tier == nil {
-		return backends.Entry{}, errNotOpened
-	}
-	return s.tier.Get(ctx, key, c)
+	return s.t().Get(ctx, key, c)
 }
 
 // Set stores e under key, encoded with c, replacing any entry there, in a
 // row whose columns describe it. When Set returns nil the entry survives a
 // killed process; with WithSyncFull it also survives power loss.
 func (s *Store) Set(ctx context.Context, key keyer.Key, e backends.Entry, c backends.Codec) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Set(ctx, key, e, c)
+	return s.t().Set(ctx, key, e, c)
 }
 
 // Delete removes the entry stored under key, if any.
 func (s *Store) Delete(ctx context.Context, key keyer.Key) error {
-	if s == nil || s.tier == nil {
-		return errNotOpened
-	}
-	return s.tier.Delete(ctx, key)
+	return s.t().Delete(ctx, key)
 }
 
 // PurgeExecution removes every Workflow entry of execution executionID and
 // returns how many it removed, in transactions of a bounded number of rows.
 // If ctx ends midway, it returns the count removed so far and ctx's error.
 func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, error) {
-	if s == nil || s.tier == nil {
-		return 0, errNotOpened
-	}
-	return s.tier.PurgeExecution(ctx, executionID)
+	return s.t().PurgeExecution(ctx, executionID)
+}
+
+// RetainExecution keeps every Workflow entry of execution executionID until
+// until, or its own expiry where that is earlier, and returns how many it
+// kept; see scope.Retainer. It rewrites each row's value and expires_at in
+// BEGIN IMMEDIATE transactions of a bounded number of rows, so no other
+// writer changes a row between its read and its rewrite. Once until has
+// passed, the rows are expired and the background expiry deletes them. If
+// ctx ends midway, it returns the count kept so far and ctx's error.
+func (s *Store) RetainExecution(ctx context.Context, executionID string, until time.Time) (int, error) {
+	return s.t().RetainExecution(ctx, executionID, until)
 }
 
 // DeleteExpired deletes the rows whose expiry has passed, now, and returns
@@ -300,6 +305,90 @@ func (d *db) Delete(ctx context.Context, key []byte) error {
 // transaction; the key prefix is not needed.
 func (d *db) DeleteExecution(ctx context.Context, executionID string, _ []byte) (int, error) {
 	return d.deleteWhere(ctx, `scope = 'workflow' AND execution_id = ?`, executionID)
+}
+
+// retainBatch bounds one transaction of RetainExecution: at most this many
+// rows, and values of at most retainBatchBytes (but at least one row).
+const (
+	retainBatch      = 256
+	retainBatchBytes = 4 << 20
+)
+
+// RetainExecution reads and rewrites the execution's rows a batch per
+// transaction, in key order; the write lock that BEGIN IMMEDIATE takes
+// makes each row's read and rewrite one step for every other writer.
+func (d *db) RetainExecution(ctx context.Context, executionID string, _ []byte, _ time.Time,
+	rewrite func([]byte) ([]byte, time.Time, bool)) (int, error) {
+	total := 0
+	after := []byte{} // below every key
+	for after != nil {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var kept int
+		err := d.write(ctx, func(tx *sql.Tx) error {
+			var err error
+			kept, after, err = retainRows(ctx, tx, executionID, after, rewrite)
+			return err
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return total, ctx.Err()
+			}
+			return total, err
+		}
+		total += kept
+	}
+	return total, nil
+}
+
+// retainRows rewrites, in tx, a batch of the execution's rows with keys
+// after after, and returns how many it kept and the last key it read (nil
+// when there are no more rows).
+func retainRows(ctx context.Context, tx *sql.Tx, executionID string, after []byte,
+	rewrite func([]byte) ([]byte, time.Time, bool)) (kept int, last []byte, err error) {
+	type row struct{ key, val []byte }
+	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM docket_entries
+		WHERE scope = 'workflow' AND execution_id = ? AND key > ? ORDER BY key LIMIT ?`,
+		executionID, after, retainBatch)
+	if err != nil {
+		return 0, nil, err
+	}
+	var batch []row
+	size, full := 0, false
+	for rows.Next() {
+		if len(batch) > 0 && size >= retainBatchBytes {
+			full = true
+			break
+		}
+		var r row
+		if err := rows.Scan(&r.key, &r.val); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		batch = append(batch, r)
+		size += len(r.val)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, nil, err
+	}
+	for _, r := range batch {
+		nv, exp, ok := rewrite(nonNil(r.val))
+		if !ok {
+			_, err = tx.ExecContext(ctx, `DELETE FROM docket_entries WHERE key = ?`, r.key)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE docket_entries SET value = ?, expires_at = ? WHERE key = ?`,
+				nv, millis(exp, true), r.key)
+			kept++
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	if !full && len(batch) < retainBatch {
+		return kept, nil, nil
+	}
+	return kept, batch[len(batch)-1].key, nil
 }
 
 func (d *db) deleteExpired(ctx context.Context) (int, error) {

@@ -307,6 +307,10 @@ func TestZeroStore(t *testing.T) {
 	errs["Set"] = s.Set(ctx, globalKey(1), backends.Entry{Value: "v"}, codec)
 	errs["Delete"] = s.Delete(ctx, globalKey(1))
 	_, errs["PurgeExecution"] = s.PurgeExecution(ctx, "e")
+	errs["List"] = s.List(ctx, backends.Filter{}, func(backends.Info) error { return nil })
+	_, errs["DeleteMatching"] = s.DeleteMatching(ctx, backends.Filter{})
+	_, errs["RetainExecution"] = s.RetainExecution(ctx, "e", time.Now().Add(time.Hour))
+	_, _, errs["Inspect"] = s.Inspect(ctx, globalKey(1))
 	_, errs["DeleteExpired"] = s.DeleteExpired(ctx)
 	for name, err := range errs {
 		if !errors.Is(err, backends.ErrClosed) || !strings.Contains(err.Error(), "use sqlite.Open") {

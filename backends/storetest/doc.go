@@ -18,7 +18,12 @@
 // Execution, Origin and Version come back as set; that Workflow and Global
 // keys with one digest are different entries; expiry (an expired entry is
 // never returned, and is removed); Delete; PurgeExecution (that execution
-// only, Global untouched, thousands of entries, a true count); empty,
+// only, Global untouched, thousands of entries, a true count);
+// RetainExecution, for a store that is a scope.Retainer (that execution's
+// entries get the retention's end as their expiry, or keep their own where
+// it is earlier, are served until then, then read as expired and are
+// removed; other executions' and Global entries untouched; a true count);
+// empty,
 // zero-TTL and 16 MiB values; concurrent use (run with -race); that the
 // store is comparable; and that an invalid key is an error, not a panic.
 //

@@ -41,6 +41,8 @@ var checks = []struct {
 	{"Delete", testDelete},
 	{"PurgeExecution", testPurge},
 	{"PurgeThousands", testPurgeThousands},
+	{"RetainExecution", testRetain},
+	{"RetainMany", testRetainMany},
 	{"InvalidKey", testInvalidKey},
 	{"Corrupt", testCorrupt},
 	{"Concurrent", testConcurrent},
@@ -251,7 +253,7 @@ func testExpiry(t *testing.T, s backends.Store) {
 	// Hidden is not enough: the entries must go.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		held, how := holds(t, s, past, soon)
+		held, how := holds(t, s, 1, past, soon)
 		if how == "" {
 			t.Logf("%T offers no way to see whether expired entries are removed", s)
 			break
@@ -290,7 +292,8 @@ func byteStore(s backends.Store) backends.ByteStore {
 
 // holds removes expired entries where s offers a way, then reports how
 // many of keys are still stored, and what it looked at ("" if nothing).
-func holds(t *testing.T, s backends.Store, keys ...keyer.Key) (int, string) {
+// live is how many other entries s holds.
+func holds(t *testing.T, s backends.Store, live int, keys ...keyer.Key) (int, string) {
 	t.Helper()
 	var how []string
 	n := 0
@@ -308,7 +311,7 @@ func holds(t *testing.T, s backends.Store, keys ...keyer.Key) (int, string) {
 	}
 	if l, ok := s.(interface{ Len() int }); ok {
 		how = append(how, "Len")
-		n += l.Len() - 1 // the live entry
+		n += l.Len() - live
 	}
 	if bs := byteStore(s); bs != nil {
 		how = append(how, "ByteStore.Get")
@@ -410,6 +413,138 @@ func testPurgeThousands(t *testing.T, s backends.Store) {
 	}
 	want(t, s, workflowKey("small", "step", 1), "small")
 	want(t, s, globalKey("step", 1), "global")
+}
+
+// testRetain: RetainExecution moves the expiry of one execution's entries,
+// and of no other entry, to the time given, or keeps their own where it is
+// earlier; they are served until then, then read as expired and go.
+func testRetain(t *testing.T, s backends.Store) {
+	r, ok := s.(scope.Retainer)
+	if !ok {
+		t.Skipf("%T is not a scope.Retainer: an execution with retention purges it at End(nil)", s)
+	}
+	now := time.Now()
+	until := now.Add(time.Hour)
+	own := map[keyer.Key]time.Time{
+		workflowKey("r", "a", 1): {},                         // no expiry: until
+		workflowKey("r", "a", 2): now.Add(2 * time.Hour),     // later: until
+		workflowKey("r", "b", 1): now.Add(30 * time.Minute),  // earlier: its own
+		workflowKey("r", "b", 2): now.Add(-time.Millisecond), // expired: not kept
+	}
+	others := map[keyer.Key]time.Time{
+		workflowKey("rb", "a", 1): {}, // an execution whose ID starts with r's
+		workflowKey("rb", "a", 2): now.Add(2 * time.Hour),
+		workflowKey("", "a", 1):   {},
+		globalKey("a", 1):         {},
+		globalKey("a", 2):         now.Add(2 * time.Hour),
+	}
+	for k, exp := range own {
+		set(t, s, k, "r", exp)
+	}
+	for k, exp := range others {
+		// A Global entry produced by execution r is not r's.
+		e := backends.Entry{Value: "other", Expires: exp, Execution: "r"}
+		if err := s.Set(ctx, k, e, codec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := r.RetainExecution(ctx, "r", until); n != 3 || err != nil {
+		t.Fatalf("RetainExecution(r) = %d, %v; want 3, nil", n, err)
+	}
+	for k, exp := range own {
+		if exp.IsZero() || exp.After(until) {
+			exp = until
+		}
+		if !exp.After(now) {
+			miss(t, s, k)
+			continue
+		}
+		e := get(t, s, k)
+		if e.Value != "r" || !e.Expires.Equal(exp) {
+			t.Errorf("Get(%v) after RetainExecution = %s expiring %v; want r expiring %v", k, short(e.Value), e.Expires, exp)
+		}
+	}
+	for k, exp := range others {
+		e := get(t, s, k)
+		if e.Value != "other" || !e.Expires.Equal(exp) {
+			t.Errorf("Get(%v) of another execution or Global = %s expiring %v; want it untouched, expiring %v", k, short(e.Value), e.Expires, exp)
+		}
+	}
+	if n, err := r.RetainExecution(ctx, "never-seen", until); n != 0 || err != nil {
+		t.Errorf("RetainExecution(never-seen) = %d, %v; want 0, nil", n, err)
+	}
+
+	// A shorter retention shortens it; once it has passed the entries are
+	// expired, and removed like any expired entry.
+	soon := time.Now().Add(200 * time.Millisecond)
+	if n, err := r.RetainExecution(ctx, "r", soon); n != 3 || err != nil {
+		t.Fatalf("RetainExecution(r) again = %d, %v; want 3, nil", n, err)
+	}
+	time.Sleep(time.Until(soon) + 50*time.Millisecond)
+	var retained []keyer.Key
+	for k := range own {
+		miss(t, s, k)
+		retained = append(retained, k)
+	}
+	for k := range others {
+		want(t, s, k, "other")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		held, how := holds(t, s, len(others), retained...)
+		if how == "" || held == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries still stored 5 s after their retention ended (seen through %s)", held, how)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for k := range others {
+		want(t, s, k, "other")
+	}
+}
+
+// testRetainMany: RetainExecution keeps every entry of an execution of a
+// thousand, some of them of MiBs (a store that works in batches needs
+// several, by count and by size), and counts them all.
+func testRetainMany(t *testing.T, s backends.Store) {
+	r, ok := s.(scope.Retainer)
+	if !ok {
+		t.Skipf("%T is not a scope.Retainer", s)
+	}
+	const total, writers = 1000, 8
+	big := strings.Repeat("b", 2<<20)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := g; i < total; i += writers {
+				e := backends.Entry{Value: "x", Execution: "many"}
+				if i%300 == 7 {
+					e.Value = big
+				}
+				if err := s.Set(ctx, workflowKey("many", "step", i), e, codec); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	set(t, s, workflowKey("other", "step", 1), "other", time.Time{})
+	until := time.Now().Add(time.Hour)
+	if n, err := r.RetainExecution(ctx, "many", until); n != total || err != nil {
+		t.Fatalf("RetainExecution(many) = %d, %v; want %d, nil", n, err, total)
+	}
+	for _, i := range []int{0, 7, 307, total / 2, total - 1} {
+		e := get(t, s, workflowKey("many", "step", i))
+		if v, _ := e.Value.(string); !e.Expires.Equal(until) || (i%300 == 7) != (v == big) {
+			t.Errorf("entry %d after RetainExecution: %d bytes expiring %v; want its value expiring %v", i, len(v), e.Expires, until)
+		}
+	}
+	if e := get(t, s, workflowKey("other", "step", 1)); !e.Expires.IsZero() {
+		t.Errorf("another execution's entry expires at %v after RetainExecution; want never", e.Expires)
+	}
 }
 
 // An invalid key (no scope) is an error or a miss, never a panic.
@@ -546,6 +681,14 @@ func testClosed(t *testing.T, s backends.Store) {
 		"Set":            func() error { return s.Set(ctx, k, backends.Entry{Value: "w"}, codec) },
 		"Delete":         func() error { return s.Delete(ctx, k) },
 		"PurgeExecution": func() error { _, err := s.PurgeExecution(ctx, "e"); return err },
+		"RetainExecution": func() error {
+			r, ok := s.(scope.Retainer)
+			if !ok {
+				return backends.ErrClosed // nothing to check
+			}
+			_, err := r.RetainExecution(ctx, "e", time.Now().Add(time.Hour))
+			return err
+		},
 	} {
 		if err := f(); !errors.Is(err, backends.ErrClosed) {
 			t.Errorf("%s after Close = %v; want ErrClosed", name, err)
