@@ -45,25 +45,32 @@ func (p *persisted[In, Out]) refreshAhead(ctx context.Context, next Step[In, Out
 	if !ok {
 		return
 	}
-	go p.flyAhead(f, next, key, *in)
+	go p.flyAhead(f, next, key, *in, expires)
 }
 
 // flyAhead is the body of a refresh ahead: it looks once more (a refresh
 // that ended a moment ago may have stored a fresh result, and this one is
 // then not needed), and runs the step as a refresh otherwise.
-func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key keyer.Key, in In) {
+//
+// Until the entry it refreshes expires, the refresh is waited on by that
+// entry, so to speak: nobody needs its result yet, and it runs whatever
+// callers do. From then on it is a flight like any other: callers that
+// find the entry expired join it, and once none of them waits (there may
+// be none), it is abandoned, its context cancelled, and the next call
+// starts a flight of its own. So a refresh that hangs holds its key no
+// longer than a miss's flight would.
+func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key keyer.Key, in In, expires time.Time) {
 	if p.lookNear(f, key) {
 		return
 	}
+	hold := time.AfterFunc(time.Until(expires), func() { f.leave() })
+	defer hold.Stop()
 	ctx := f.ctx
 	var span CallSpan
 	if obs := p.cfg.observer; obs != nil {
 		var sctx context.Context
-		if sctx, span = obs.Start(f.base.parent, p.callInfo(f.base.parent)); span != nil {
-			// The step runs inside the refresh's span; the flight's own
-			// context, which joined callers link to, is left as it was
-			// listed.
-			ctx = &stepBase{parent: sctx, key: &f.key}
+		if sctx, span = obs.Start(ctx, p.callInfo(ctx)); span != nil {
+			ctx = sctx // the step runs inside the refresh's span
 		}
 	}
 	defer func() {

@@ -233,7 +233,15 @@ func TestRefreshAheadObserved(t *testing.T) {
 		defer obs.mu.Unlock()
 		return len(obs.outcomes) == 3
 	})
-	got := obs.last()
+	// The refresh may end before the hit that started it does.
+	var got middleware.Outcome
+	obs.mu.Lock()
+	for _, o := range obs.outcomes {
+		if o.Reason == middleware.ReasonRefreshAhead {
+			got = o
+		}
+	}
+	obs.mu.Unlock()
 	if got.Result != middleware.ResultMiss || got.Reason != middleware.ReasonRefreshAhead || !got.Ran || got.Err != nil {
 		t.Fatalf("refresh outcome %+v", got)
 	}
@@ -267,4 +275,56 @@ func TestRefreshAheadRefused(t *testing.T) {
 			middleware.Wrap("fx", step, middleware.WithPersistence(memory.New(10), tc.s, tc.ttl), middleware.WithRefreshAhead(tc.win))
 		})
 	}
+}
+
+// TestRefreshAheadHangs: a refresh whose step hangs (it honours its context
+// but has no deadline of its own) holds its key no longer than a miss's
+// flight would: once the entry has expired and no caller waits on it, it is
+// cancelled, and the next call runs the step afresh.
+func TestRefreshAheadHangs(t *testing.T) {
+	var runs atomic.Int64
+	cancelled := make(chan struct{})
+	h := middleware.New("fx", func(ctx context.Context, q query) (string, error) {
+		n := runs.Add(1)
+		if n == 2 { // the refresh: the upstream hangs
+			<-ctx.Done()
+			close(cancelled)
+			return "", ctx.Err()
+		}
+		return fmt.Sprintf("%s#%d", q.User, n), nil
+	}, middleware.WithPersistence(memory.New(10), scope.Global, 300*time.Millisecond),
+		middleware.WithRefreshAhead(250*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	q := query{"eur", 1}
+	if v, err := h.Call(ctx, q); err != nil || v != "eur#1" {
+		t.Fatalf("first call: %q, %v", v, err)
+	}
+	time.Sleep(60 * time.Millisecond) // into the window
+	if v, err := h.Call(ctx, q); err != nil || v != "eur#1" {
+		t.Fatalf("hit: %q, %v", v, err)
+	}
+	waitFor(t, "the refresh to start", func() bool { return runs.Load() == 2 })
+	// A caller that comes after expiry joins the refresh, and leaves on its
+	// own deadline.
+	waitFor(t, "the entry to expire", func() bool {
+		_, ok, err := h.Peek(ctx, q)
+		return err == nil && !ok
+	})
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	_, err := h.Call(short, q)
+	cancelShort()
+	if err == nil {
+		// The refresh was already abandoned and this call ran the step.
+		t.Log("the call after expiry did not join the refresh")
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hung refresh was never cancelled")
+	}
+	waitFor(t, "a fresh result", func() bool {
+		v, err := h.Call(ctx, q)
+		return err == nil && v != "eur#1"
+	})
 }

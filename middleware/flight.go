@@ -113,9 +113,9 @@ func join[Out any](fk flightKey, parent context.Context, key keyer.Key, cancella
 // begin lists a new flight of fk for a refresh ahead, which no caller
 // waits on, unless a flight of fk is listed already (a miss's, or another
 // refresh ahead: either stores a new result). The flight counts one waiter
-// that never leaves, so that callers who join it (their entry expired while
-// it ran) and then leave never cancel it: its step context, parent's values
-// without its cancellation, ends only when the step returns.
+// for the entry it refreshes, which leaves when that entry expires (see
+// flyAhead); callers who join it, their entry expired, count as usual. Its
+// step context has parent's values and none of its cancellation.
 func begin[Out any](fk flightKey, parent context.Context, key keyer.Key) (*flight[Out], bool) {
 	sh := flights.shard(&fk)
 	sh.mu.Lock()
@@ -125,7 +125,8 @@ func begin[Out any](fk flightKey, parent context.Context, key keyer.Key) (*fligh
 	}
 	f := &flight[Out]{fk: fk, key: key, done: make(chan struct{}), waiters: 1, ahead: true}
 	f.base = stepBase{parent: context.WithoutCancel(parent), key: &f.key}
-	f.ctx = &f.base
+	f.sctx.base = &f.base
+	f.ctx = &f.sctx
 	if sh.m == nil {
 		sh.m = map[flightKey]any{}
 	}
