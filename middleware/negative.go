@@ -86,14 +86,20 @@ func (p *persisted[In, Out]) failureEntry(ctx context.Context, exec *scope.Execu
 }
 
 // storeFailure stores a terminal failure of the step unless the store
-// holds a result for key: a failure never replaces a success, and a
-// refresh, or another process, may have stored one since the flight looked.
+// holds a result for key, or fails to say whether it does: a failure never
+// replaces a success, and a refresh, or another process, may have stored
+// one since the flight looked.
 func (p *persisted[In, Out]) storeFailure(f *flight[Out], key keyer.Key, exec *scope.Execution, code string, err error) {
 	wctx := context.Context(&f.base)
 	if exec != nil && exec.Dropped() {
 		return
 	}
-	if e, gerr := p.store.Get(wctx, key, p.codec); gerr == nil && e.Failure == nil {
+	switch e, gerr := p.store.Get(wctx, key, p.codec); {
+	case gerr == nil && e.Failure == nil:
+		return
+	case gerr != nil && reason(gerr) == ReasonFault:
+		// The store cannot say whether it holds a result (a refresh ahead
+		// was served one a moment ago): storing the failure could replace it.
 		return
 	}
 	entry := p.failureEntry(f.ctx, exec, code, err)
