@@ -347,7 +347,7 @@ func (p *persisted[In, Out]) miss(ctx context.Context, next Step[In, Out], key k
 		near := p.front == p.store && p.coord == nil && !refresh
 		switch {
 		case inline:
-			p.fly(f.ctx, f, next, key, exec, *in, false)
+			p.flyInline(f, next, key, exec, *in, o, why)
 		case near && p.lookNear(f, key):
 		default:
 			go p.fly(f.ctx, f, next, key, exec, *in, near)
@@ -436,6 +436,27 @@ func (p *persisted[In, Out]) fly(ctx context.Context, f *flight[Out], next Step[
 	}()
 	p.run(ctx, f, next, key, exec, in, looked)
 	normal = true
+}
+
+// flyInline is fly on the goroutine of the caller that started the flight.
+// A step that calls runtime.Goexit ends that goroutine, and with it miss,
+// which would count nothing of the call: it is counted here, as a failed
+// miss, and its run reported to the observer, so that Stats and metrics
+// still see every call and every run.
+func (p *persisted[In, Out]) flyInline(f *flight[Out], next Step[In, Out], key keyer.Key, exec *scope.Execution, in In, o *Outcome, why Reason) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		p.stats.miss(why, true)
+		if o != nil {
+			// fly has unlisted f: its count of joined callers is final.
+			o.Flight, o.Ran, o.StepDuration, o.Waiters = f.ctx, f.ran, f.dur, f.joined
+		}
+	}()
+	p.fly(f.ctx, f, next, key, exec, in, false)
+	returned = true
 }
 
 // lookNear is the second look of a flight, on the goroutine that starts
