@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/docket-go/docket/keyer"
@@ -101,4 +102,22 @@ func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key ke
 // window.
 func (p *persisted[In, Out]) due(expires time.Time) bool {
 	return !expires.IsZero() && time.Until(expires) < p.cfg.ahead
+}
+
+// inputChanged reports, as an error, that the input of a refresh ahead no
+// longer has the key it was called with. The refresh runs after its call
+// has returned, on a shallow copy of that call's input: a caller that then
+// changes what the input refers to (a slice or map it reuses) would have
+// the refresh store a result of the new input under the old key. That
+// result is not stored.
+func (p *persisted[In, Out]) inputChanged(ctx context.Context, key keyer.Key, in *In) error {
+	now, _, err := p.key(ctx, in)
+	if err == nil && now.Sum == key.Sum {
+		return nil
+	}
+	err = fmt.Errorf("docket: step %q: refresh ahead: the input changed after its call returned (a slice, map or pointer the caller reused); the result is not stored", p.info.Name)
+	if p.cfg.logger != nil {
+		p.cfg.logger.Warn(err.Error(), "key", key.String())
+	}
+	return err
 }

@@ -1,9 +1,11 @@
 package middleware_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +34,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// waitRefreshes waits until no refresh ahead runs in the process, so that
+// none writes to a store the test is about to close. A refresh is a
+// goroutine no caller waits on: this looks for its function on the stacks.
+func waitRefreshes(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	waitFor(t, "background refreshes to end", func() bool {
+		return !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte(").flyAhead("))
+	})
 }
 
 // TestRefreshAheadServesOldValue: while a refresh ahead runs, a thousand
@@ -97,13 +110,13 @@ func TestRefreshAheadServesOldValue(t *testing.T) {
 				t.Fatalf("stats %+v: want no caller that waited, one absent miss", st)
 			}
 			// Every run but the first is a refresh ahead, and the last one's
-			// result is stored (the flight is over).
-			waitFor(t, "the last refresh to end", func() bool {
-				st := h.Stats()
-				s, _, _ := h.Peek(ctx, q)
-				return int64(st.Runs) == runs.Load() && st.Misses[middleware.ReasonRefreshAhead] == st.Runs-1 &&
-					s.Value == fmt.Sprintf("eur#%d", st.Runs)
-			})
+			// result is stored.
+			waitRefreshes(t)
+			st = h.Stats()
+			s, _, _ := h.Peek(ctx, q)
+			if int64(st.Runs) != runs.Load() || st.Misses[middleware.ReasonRefreshAhead] != st.Runs-1 || s.Value != fmt.Sprintf("eur#%d", st.Runs) {
+				t.Fatalf("stats %+v, stored %q, %d runs: want every run but the first a refresh ahead, the last one's result stored", st, s.Value, runs.Load())
+			}
 		})
 	}
 }
@@ -134,19 +147,25 @@ func TestRefreshAheadFailureKeepsEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 			time.Sleep(2 * time.Millisecond)
-			for range 3 {
+			for i := range uint64(3) {
+				// Each round's hit starts a refresh (the last one has ended),
+				// which fails.
 				if v, err := h.Call(ctx, q); err != nil || v != "rate" {
 					t.Fatalf("got %q, %v; want the stored result", v, err)
 				}
 				waitFor(t, "the failed refresh", func() bool {
-					return h.Stats().Errors > 0 && h.Stats().Misses[middleware.ReasonRefreshAhead] == h.Stats().Errors
+					st := h.Stats()
+					return st.Errors == i+1 && st.Misses[middleware.ReasonRefreshAhead] == i+1
 				})
 			}
 			after, ok, err := h.Peek(ctx, q)
 			if err != nil || !ok || after.Value != "rate" || after.Err != nil || !after.Created.Equal(before.Created) {
 				t.Fatalf("after failed refreshes: %+v, %v, %v; want the first entry", after, ok, err)
 			}
-			waitFor(t, "the last refresh", func() bool { return runs.Load() == 1+int64(h.Stats().Errors) })
+			waitRefreshes(t)
+			if n := runs.Load(); n != 4 {
+				t.Fatalf("%d runs; want 4 (the first call and three refreshes)", n)
+			}
 		})
 	}
 }
@@ -207,10 +226,10 @@ func TestRefreshAheadHotKey(t *testing.T) {
 			if !tc.stalls && st.Misses[middleware.ReasonRefreshAhead] < 3 {
 				t.Fatalf("stats %+v: want a refresh ahead per TTL", st)
 			}
-			waitFor(t, "refreshes to end", func() bool {
-				st := h.Stats()
-				return int64(st.Runs) == runs.Load() && (tc.stalls || st.Misses[middleware.ReasonRefreshAhead] == st.Runs-1)
-			})
+			waitRefreshes(t)
+			if st := h.Stats(); int64(st.Runs) != runs.Load() || (!tc.stalls && st.Misses[middleware.ReasonRefreshAhead] != st.Runs-1) {
+				t.Fatalf("stats %+v, %d runs: want every run counted, and each after the first a refresh ahead", st, runs.Load())
+			}
 		})
 	}
 }

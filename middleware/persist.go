@@ -536,6 +536,11 @@ func (p *persisted[In, Out]) run(ctx context.Context, f *flight[Out], next Step[
 
 	f.ran = true // before the step, so that a run that panics is reported too
 	out, err := p.timed(ctx, next, in, &f.dur)
+	if err == nil && f.ahead {
+		if f.err = p.inputChanged(ctx, key, &in); f.err != nil {
+			return
+		}
+	}
 	if err != nil {
 		// Failures are not stored, but for those WithErrorCaching marks
 		// terminal; a lease is given up so that another process can try
