@@ -27,8 +27,9 @@ func (unsupportedError) Is(target error) bool { return target == errors.ErrUnsup
 type Filter struct {
 	// Step, when not empty, matches entries of that step name.
 	Step string
-	// Version matches entries of that step version when HasVersion is set
-	// (the empty version is a version of its own: unversioned steps).
+	// Version, when not empty, matches entries of that step version.
+	// HasVersion with an empty Version matches the entries of unversioned
+	// steps (the empty version is a version of its own).
 	Version    string
 	HasVersion bool
 	// Scope, when valid, matches entries of that scope.
@@ -50,7 +51,7 @@ func (f Filter) Matches(i Info) bool {
 	switch {
 	case f.Step != "" && i.Key.Step != f.Step:
 		return false
-	case f.HasVersion && i.Version != f.Version:
+	case f.ByVersion() && i.Version != f.Version:
 		return false
 	case f.Scope.Valid() && i.Key.Scope != f.Scope:
 		return false
@@ -61,6 +62,10 @@ func (f Filter) Matches(i Info) bool {
 	}
 	return true
 }
+
+// ByVersion reports whether f selects entries by version: Version is set,
+// or HasVersion is.
+func (f Filter) ByVersion() bool { return f.HasVersion || f.Version != "" }
 
 // now is the time f judges expiry at.
 func (f Filter) now() time.Time {

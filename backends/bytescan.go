@@ -123,7 +123,7 @@ func (t *ByteTier) DeleteMatching(ctx context.Context, f Filter) (int, error) {
 		return 0, err
 	}
 	f.Now = f.now()
-	byKey := f.Step == "" && !f.HasVersion && !f.Expired
+	byKey := f.Step == "" && !f.ByVersion() && !f.Expired
 	n, err := bs.DeleteWhere(ctx, f, func(r ScanRecord) bool {
 		i, ok := t.info(r)
 		if !ok {

@@ -40,7 +40,7 @@ func where(f backends.Filter) (string, []any) {
 		conds = append(conds, "step = ?")
 		args = append(args, f.Step)
 	}
-	if f.HasVersion {
+	if f.ByVersion() {
 		// NULL is the empty version (see null).
 		if f.Version == "" {
 			conds = append(conds, "version IS NULL")

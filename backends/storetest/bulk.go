@@ -77,6 +77,7 @@ func bulkFilters(now time.Time) []struct {
 		{"all", backends.Filter{}, []string{"e1a1", "e1b2", "e2a1", "ga1", "ga2", "ga3v2", "gb1", "gc1"}},
 		{"step", backends.Filter{Step: "a"}, []string{"e1a1", "e2a1", "ga1", "ga2", "ga3v2"}},
 		{"version", backends.Filter{Version: "v2", HasVersion: true}, []string{"e1b2", "ga3v2"}},
+		{"version alone", backends.Filter{Version: "v2"}, []string{"e1b2", "ga3v2"}},
 		{"unversioned step", backends.Filter{Step: "a", HasVersion: true}, []string{"e1a1", "e2a1", "ga1", "ga2"}},
 		{"global", backends.Filter{Scope: scope.Global}, []string{"ga1", "ga2", "ga3v2", "gb1", "gc1"}},
 		{"workflow", backends.Filter{Scope: scope.Workflow}, []string{"e1a1", "e1b2", "e2a1"}},
