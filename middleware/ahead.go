@@ -10,15 +10,23 @@ import (
 
 // WithRefreshAhead refreshes a Global step's results before they expire
 // (stale-while-revalidate), so that a hot key never stalls its callers at
-// expiry. A call that hits an entry with less than window of its TTL left
-// gets the stored result at once and starts a refresh in the background,
+// expiry. A call answered by the front tier with an entry that has less
+// than window of its TTL left gets it at once and starts a refresh in the
+// background,
 // unless a flight of that key is already running in this process: one run
 // per key, however many callers hit it meanwhile. The refresh runs the
 // step and stores its result in place of the old one. A refresh that fails
-// stores nothing (under WithErrorCaching, a terminal failure is stored only
-// once the old result has expired), and the old result is served until its
-// TTL ends. A call that finds the entry expired while the refresh runs
-// joins it rather than starting a run of its own.
+// stores nothing, not even a terminal failure under WithErrorCaching, and
+// the old result is served until its TTL ends; the next hit in the window
+// starts another refresh (one at a time, as misses of a failing step run
+// one flight at a time). Failed refreshes count in Stats.Errors. A call
+// that finds the entry expired while the refresh runs joins it rather than
+// starting a run of its own; a refresh that has not ended when its entry
+// expires is a flight like any other from then on, abandoned (its context
+// cancelled) once no caller waits on it. The refresh runs with the input
+// of the call that started it, after that call has returned: a caller must
+// not change what its input refers to (a slice or map it reuses) after the
+// call; a refresh whose input's key changed stores nothing.
 //
 // The refresh's step context has the values of the call that started it
 // (trace, execution) and none of its cancellation: it outlives that call
@@ -27,10 +35,10 @@ import (
 // failures are not refreshed ahead. On a store that processes share, a
 // refresh takes no lease: each process refreshes a key it serves.
 //
-// The window must be greater than zero and shorter than the TTL of
-// WithPersistence, and the step Global (a Workflow entry ends with its
-// execution): New, Wrap and Persist panic otherwise. A window of zero
-// refreshes nothing ahead.
+// A window of zero turns refresh-ahead off. New, Wrap and Persist panic on
+// a negative window, one not shorter than the TTL of WithPersistence, a
+// step without a TTL, and a Workflow step (whose entries end with their
+// execution).
 func WithRefreshAhead(window time.Duration) Option {
 	return optionFunc(func(c *config) { c.ahead = window })
 }

@@ -36,9 +36,9 @@
 //   - Nothing lands after End(nil): a flight of an execution that ended with
 //     a nil error while its step ran stores nothing, and removes what it
 //     wrote if End's purge ran during its write.
-//   - Errors are not stored: the callers of that flight share the error and
-//     the next call runs the step again. A failure never replaces a stored
-//     success.
+//   - Errors are not stored (but for those WithErrorCaching marks terminal):
+//     the callers of that flight share the error and the next call runs the
+//     step again. A failure never replaces a stored success.
 //   - A step that panics makes every waiting caller panic with a *[PanicError]
 //     carrying the value and the stack (as singleflight.Do does); a step that
 //     calls runtime.Goexit gives its callers [ErrGoexit]. Neither leaves the

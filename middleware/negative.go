@@ -16,10 +16,22 @@ import (
 // the failure without running the step. A ttl of zero or less, or one
 // longer than the step's, takes the step's TTL.
 //
-// What callers get: from a front tier, which keeps the error itself, a
-// *StoredError that wraps the original, so errors.Is and errors.As see
-// through it; from a byte tier (after a restart, or in another process),
-// a *StoredError with the code and the message only.
+// What callers get: the callers of the run that failed get the step's
+// error itself. Later callers get a *StoredError. It wraps the original
+// error (errors.Is and errors.As see through it) only where this process
+// stored the failure in its front tier; a failure read from a byte tier
+// (after a restart, or stored by another process) carries the code and
+// the message only, also once it is copied into the front tier. Switch on
+// StoredError.Code for whatever must hold after a restart.
+//
+// On a Workflow step a stored failure is a checkpoint like a result: a
+// re-run of the execution after End(err) gets the failure until its ttl,
+// rather than running the step again (use Refresh to retry it).
+//
+// A failed refresh ahead (WithRefreshAhead) stores nothing while the
+// result it refreshes is live; once that has expired, the next call runs
+// the step and stores its terminal failure then. A nil classify stores no
+// failures.
 //
 // Never stored, whatever classify says: context errors (context.Canceled,
 // context.DeadlineExceeded, and any failure of a step whose context has

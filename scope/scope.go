@@ -118,7 +118,7 @@ type ctxKey struct{}
 // Begin starts an execution with the given ID and returns a context that
 // carries it. An empty id is replaced by a random one. Re-using the ID of an
 // execution that ended with an error resumes it: its Workflow-scoped results
-// that a durable store kept are served again; so does re-using the ID of
+// that the store kept are served again; so does re-using the ID of
 // one that ended with End(nil) [WithRetention], within the retention.
 func Begin(ctx context.Context, id string, opts ...Option) (context.Context, *Execution) {
 	if id == "" {
