@@ -66,6 +66,17 @@
 //   - Release: a failed step gives the lease up at once, and the waiting
 //     processes are woken to take it over.
 //
+// On a single node's or a failover client, the waits of a Store share one
+// subscription connection. It stays open for 5 s after the last wait ends,
+// so that the waits of the next calls reuse it instead of dialling, and
+// then closes, as it does on Close; a connection that breaks (Redis
+// restarted) is re-established and its channels subscribed again, which
+// wakes their waits to look again. A channel stays subscribed as long as
+// its connection; after 1024 channels, new waits move to a fresh
+// connection and the old one closes with its last wait. A Cluster or Ring
+// client places a channel on the shard of its key, so there each wait
+// subscribes on a connection of its own.
+//
 // What this promises: one completed run recorded per key. It does not
 // promise that a step starts only once: a holder that crashes, or stops
 // longer than the lease TTL, is taken over, so the step may run again
@@ -94,5 +105,6 @@
 // comes back empty (no persistence) has no entries and no leases: calls
 // miss and run again, once per key across the processes.
 //
-// Close makes the Store refuse further calls; it does not close the client.
+// Close makes the Store refuse further calls and closes its subscription
+// connection (once no Acquire waits on it); it does not close the client.
 package redis

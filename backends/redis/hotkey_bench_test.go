@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,7 +30,8 @@ import (
 // per input, which must be 1: the benchmark fails if any round ran the step
 // more than once, or any caller got another value than the rest. The
 // same with one process (64 goroutines) is the baseline: what sharing the
-// key across processes adds.
+// key across processes adds. It also reports the connections Redis
+// accepted per round (pool growth and subscription connections).
 func BenchmarkHotKey(b *testing.B) {
 	for _, n := range []int{1, manyProcs} {
 		b.Run(fmt.Sprintf("procs=%d", n), func(b *testing.B) { benchmarkHotKey(b, n) })
@@ -46,6 +48,8 @@ func benchmarkHotKey(b *testing.B, nprocs int) {
 	for _, p := range procs {
 		p.next(b, "ready", 30*time.Second)
 	}
+	raw := srv.Client(b)
+	conns0 := connectionsReceived(b, raw)
 	rounds, runs := 0, 0
 	for b.Loop() {
 		rounds++
@@ -71,6 +75,7 @@ func benchmarkHotKey(b *testing.B, nprocs int) {
 		runs += n
 	}
 	elapsed := b.Elapsed()
+	conns := connectionsReceived(b, raw) - conns0
 	for _, p := range procs {
 		_ = p.in.Close()
 		p.wait(b)
@@ -78,6 +83,27 @@ func benchmarkHotKey(b *testing.B, nprocs int) {
 	calls := rounds * nprocs * manyGoroutines
 	b.ReportMetric(float64(calls)/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(float64(runs)/float64(rounds), "runs/key")
+	b.ReportMetric(float64(conns)/float64(rounds), "conns/round")
+}
+
+// connectionsReceived is how many connections Redis has accepted.
+func connectionsReceived(b *testing.B, raw *goredis.Client) int {
+	b.Helper()
+	info, err := raw.Info(context.Background(), "stats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_connections_received:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal("INFO stats without total_connections_received")
+	return 0
 }
 
 // TestHotKeyHelper is a process of BenchmarkHotKey: for each round number

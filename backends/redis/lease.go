@@ -25,11 +25,12 @@ var errLeaseEnded = errors.New("redis: lease already committed or released")
 //
 // While another process holds the lease, Acquire subscribes to the key's
 // channel (sharded pub/sub; on a single node's or failover client, the
-// waits of one Store share one connection, open while any wait lasts) and
-// looks again when the holder's commit or release is
-// announced, when the lease would expire, and at least every poll interval
-// (WithPollInterval). It subscribes before it looks again, so an
-// announcement made in between is not missed.
+// waits of one Store share one connection, which stays open for a few
+// seconds after the last wait, so that the next waits reuse it) and looks
+// again when the holder's commit or release is announced, when the lease
+// would expire, and at least every poll interval (WithPollInterval). It
+// looks again once the subscription is confirmed, so an announcement made
+// in between is not missed.
 //
 // An entry that cannot be read back (corrupt, or written with another
 // codec) is deleted by the next look if it is still the same bytes, and

@@ -3,8 +3,6 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -323,63 +321,4 @@ func TestLostWhenRedisGoes(t *testing.T) {
 		t.Fatal("Lost not closed after Redis restarted without the lease")
 	}
 	l.Release(ctx)
-}
-
-// TestWaitsShareASubscription: waits on many keys in one Store use one
-// subscription connection, which closes when the last wait ends; each
-// waiter is woken by its own key's commit.
-func TestWaitsShareASubscription(t *testing.T) {
-	srv := redistest.Start(t)
-	raw := srv.Client(t)
-	holder := redis.New(srv.Client(t), redis.WithPrefix("p:"))
-	waiter := redis.New(srv.Client(t), redis.WithPrefix("p:"), redis.WithPollInterval(time.Minute))
-	const n = 50
-	leases := make([]backends.Lease, n)
-	waits := make([]<-chan acquired, n)
-	for i := range n {
-		leases[i] = mustLease(t, holder, globalKey(i))
-		waits[i] = acquireAsync(ctx, waiter, globalKey(i))
-	}
-	subscribers := func() (conns, channels int) {
-		list, err := raw.ClientList(ctx).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
-			for _, f := range strings.Fields(line) {
-				if v, ok := strings.CutPrefix(f, "ssub="); ok && v != "0" {
-					conns++
-					c, _ := strconv.Atoi(v)
-					channels += c
-				}
-			}
-		}
-		return conns, channels
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		conns, channels := subscribers()
-		if conns == 1 && channels == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d subscription connections with %d channels, want 1 with %d", conns, channels, n)
-		}
-	}
-	for i := range n {
-		if _, err := leases[i].Commit(ctx, entry("a", i, time.Hour), resultCodec); err != nil {
-			t.Fatal(err)
-		}
-		w := receive(t, waits[i], time.Second)
-		if w.err != nil || w.e.Value != (result{"a", i}) {
-			t.Fatalf("waiter %d: %v, %v", i, w.e.Value, w.err)
-		}
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if conns, _ := subscribers(); conns == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the subscription outlived the last wait")
-		}
-	}
 }

@@ -26,10 +26,18 @@ type config struct {
 	prefix   string
 	leaseTTL time.Duration
 	poll     time.Duration
+
+	// The shared subscription's idle period and channel budget; only
+	// tests change them.
+	subIdle     time.Duration
+	subChannels int
 }
 
 func defaultConfig() config {
-	return config{prefix: DefaultPrefix, leaseTTL: DefaultLeaseTTL, poll: DefaultPollInterval}
+	return config{
+		prefix: DefaultPrefix, leaseTTL: DefaultLeaseTTL, poll: DefaultPollInterval,
+		subIdle: subscriptionIdle, subChannels: subscriptionChannels,
+	}
 }
 
 type optionFunc func(*config)

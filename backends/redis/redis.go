@@ -73,7 +73,7 @@ func New(client goredis.UniversalClient, opts ...Option) *Store {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	b := &byteStore{c: client, prefix: cfg.prefix, leaseTTL: cfg.leaseTTL, poll: cfg.poll, wakeups: newWakeups(client)}
+	b := &byteStore{c: client, prefix: cfg.prefix, leaseTTL: cfg.leaseTTL, poll: cfg.poll, wakeups: newWakeups(client, cfg.subIdle, cfg.subChannels)}
 	return &Store{tier: backends.NewByteTier(tierName, b), bytes: b}
 }
 
@@ -104,7 +104,9 @@ func (s *Store) LeaseTTL() time.Duration {
 // Close makes every later call of the Store fail with an error wrapping
 // backends.ErrClosed, after the calls in progress have returned; it does
 // not close the client. Leases already held still commit or release.
-// Close is idempotent: later calls return nil.
+// Close also closes the Store's subscription connection, at once if no
+// Acquire waits on it, else when the last one ends. Close is idempotent:
+// later calls return nil.
 func (s *Store) Close() error {
 	if s.made() {
 		s.closed.Store(true)
@@ -161,6 +163,13 @@ func (s *Store) PurgeExecution(ctx context.Context, executionID string) (int, er
 // ctx's error.
 func (s *Store) RetainExecution(ctx context.Context, executionID string, until time.Time) (int, error) {
 	return s.t().RetainExecution(ctx, executionID, until)
+}
+
+// Close closes the shared subscription (see Store.Close); the tier calls
+// it once, after the calls in progress have returned.
+func (b *byteStore) Close() error {
+	b.wakeups.close()
+	return nil
 }
 
 // fault wraps an error from the client, making a closed client's error
