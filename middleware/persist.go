@@ -214,7 +214,7 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 			o.Result, o.Tier, o.Origin = ResultHit, e.Tier, e.Origin
 		}
 		if e.Tier == p.frontTier || e.Tier == "" {
-			p.stats.frontHit(key.Sum[1], e.Failure != nil)
+			p.stats.frontHit(e.Failure != nil)
 		} else {
 			p.stats.hit(e.Tier, e.Failure != nil)
 		}

@@ -47,9 +47,23 @@ func (s Stats) MeanRunTime() time.Duration {
 	return s.RunTime / time.Duration(s.Runs)
 }
 
-// hitStripes splits the front tier's hit counters, so that hits of
-// different keys on different cores seldom add to the same cache line.
+// hitStripes splits the front tier's hit counters, so that hits on
+// different cores add to different cache lines.
 const hitStripes = 8
+
+// stripe is the index of the hit counters a goroutine adds to. Striping by
+// key does not keep cores apart: every core hits keys of every stripe, so
+// each add would find its line last written by another core. A sync.Pool
+// keeps an object per P (the scheduler's processor a goroutine runs on),
+// so a goroutine gets the stripe its P last got, nearly always: one core,
+// one stripe, and an add that stays in that core's cache. Get and Put of
+// a pointer allocate nothing.
+type stripe struct{ i uint32 }
+
+var (
+	stripes    = sync.Pool{New: func() any { return &stripe{i: nextStripe.Add(1) % hitStripes} }}
+	nextStripe atomic.Uint32 // the first Ps get stripes of their own
+)
 
 // hitStripe is two counters alone in 128 bytes: whatever the array's
 // alignment, no two stripes share a 64-byte line, nor a pair of lines an
@@ -64,6 +78,11 @@ type hitStripe struct {
 // and to nothing else; every other counter is on the miss path, where a
 // call already pays for a flight.
 type stepStats struct {
+	// The stripes' padding follows their counters, so stripe 0's counters
+	// would share a cache line with whatever precedes stepStats: in a
+	// persisted step, fields every hit reads. A hit's add would then evict
+	// that line from the other cores, and every hit there pay a miss.
+	_      [128]byte
 	front  [hitStripes]hitStripe
 	calls  atomic.Uint64 // calls that were not front-tier hits
 	shared atomic.Uint64
@@ -76,15 +95,16 @@ type stepStats struct {
 	hits map[string]uint64 // hits not counted in front, by tier
 }
 
-// frontHit counts a front-tier hit of a key whose digest has b as one of
-// its bytes.
-func (s *stepStats) frontHit(b byte, failed bool) {
-	st := &s.front[b%hitStripes]
+// frontHit counts a front-tier hit.
+func (s *stepStats) frontHit(failed bool) {
+	t := stripes.Get().(*stripe)
+	st := &s.front[t.i]
 	if failed {
 		st.failed.Add(1)
-		return
+	} else {
+		st.hits.Add(1)
 	}
-	st.hits.Add(1)
+	stripes.Put(t)
 }
 
 // hit counts a hit from tier that is not a front-tier hit before a flight.
