@@ -110,7 +110,7 @@ func cmdList(ctx context.Context, args []string, e env) (err error) {
 	fs, c := newFlags("ls", "STORE", e)
 	var ff filterFlags
 	ff.register(fs, true)
-	pos, err := parse(fs, args, 1)
+	pos, err := parse(fs, args, "STORE")
 	if err != nil {
 		return err
 	}
@@ -210,8 +210,11 @@ func ttl(r row, now time.Time) string {
 		return "never"
 	}
 	d := time.Unix(0, r.expires).Sub(now)
-	if d <= 0 {
+	switch {
+	case d <= 0:
 		return "expired"
+	case d < time.Second:
+		return "<1s" // short would say 0s, which reads as expired
 	}
 	return short(d)
 }
@@ -322,7 +325,7 @@ func cmdStats(ctx context.Context, args []string, e env) (err error) {
 	fs, c := newFlags("stats", "STORE", e)
 	var ff filterFlags
 	ff.register(fs, true)
-	pos, err := parse(fs, args, 1)
+	pos, err := parse(fs, args, "STORE")
 	if err != nil {
 		return err
 	}
@@ -390,7 +393,7 @@ func cmdStats(ctx context.Context, args []string, e env) (err error) {
 
 func cmdGet(ctx context.Context, args []string, e env) (err error) {
 	fs, c := newFlags("get", "STORE KEY", e)
-	pos, err := parse(fs, args, 2)
+	pos, err := parse(fs, args, "STORE", "KEY")
 	if err != nil {
 		return err
 	}
@@ -525,7 +528,7 @@ func cmdPurge(ctx context.Context, args []string, e env) (err error) {
 	var ff filterFlags
 	ff.register(fs, false)
 	yes := fs.Bool("y", false, "delete without asking")
-	pos, err := parse(fs, args, 1)
+	pos, err := parse(fs, args, "STORE")
 	if err != nil {
 		return err
 	}

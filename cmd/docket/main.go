@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,8 +118,9 @@ func newFlags(name, args string, e env) (*flag.FlagSet, *common) {
 }
 
 // parse parses args, flags before or after the positional arguments, and
-// returns the positional ones; want is how many there must be.
-func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
+// returns the positional ones, which must be as many as names, the names
+// the usage gives them.
+func parse(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -131,11 +133,25 @@ func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != want {
-		fs.Usage()
-		return nil, errUsage
+	switch {
+	case len(pos) > len(names):
+		extra := pos[len(names):]
+		quoted := make([]string, len(extra))
+		for i, a := range extra {
+			quoted[i] = strconv.Quote(a)
+		}
+		noun := "argument"
+		if len(extra) > 1 {
+			noun += "s"
+		}
+		fmt.Fprintf(fs.Output(), "docket %s: unexpected %s %s\n", fs.Name(), noun, strings.Join(quoted, " "))
+	case len(pos) < len(names):
+		fmt.Fprintf(fs.Output(), "docket %s: missing %s\n", fs.Name(), strings.Join(names[len(pos):], " "))
+	default:
+		return pos, nil
 	}
-	return pos, nil
+	fs.Usage()
+	return nil, errUsage
 }
 
 // clock returns the time ages and expiry are judged at.

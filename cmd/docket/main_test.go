@@ -371,3 +371,55 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("bar drawn while off: %q", off.String())
 	}
 }
+
+// A wrong number of arguments names what is extra or missing before the
+// usage.
+func TestArgCount(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ls", "DIR", "extra"}, `docket ls: unexpected argument "extra"`},
+		{[]string{"stats", "DIR", "a", "b c"}, `docket stats: unexpected arguments "a" "b c"`},
+		{[]string{"get", "STORE", "KEY", "-json", "more"}, `docket get: unexpected argument "more"`},
+		{[]string{"purge", "-y", "--expired", "DIR", "extra"}, `docket purge: unexpected argument "extra"`},
+		{[]string{"ls"}, "docket ls: missing STORE"},
+		{[]string{"get"}, "docket get: missing STORE KEY"},
+		{[]string{"get", "STORE"}, "docket get: missing KEY"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := runCmd(t, "", tc.args...)
+			first, rest, _ := strings.Cut(r.stderr, "\n")
+			if r.code != 2 || first != tc.want || !strings.HasPrefix(rest, "usage: docket "+tc.args[0]) {
+				t.Errorf("got %v\nwant exit 2, %q, then the usage", r, tc.want)
+			}
+		})
+	}
+}
+
+func TestTTL(t *testing.T) {
+	now := t0
+	cases := []struct {
+		expires time.Time
+		want    string
+	}{
+		{time.Time{}, "never"},
+		{now.Add(-time.Second), "expired"},
+		{now, "expired"},
+		{now.Add(time.Nanosecond), "<1s"},
+		{now.Add(999 * time.Millisecond), "<1s"},
+		{now.Add(time.Second), "1s"},
+		{now.Add(90 * time.Second), "1m30s"},
+		{now.Add(49 * time.Hour), "2d01h"},
+	}
+	for _, tc := range cases {
+		var r row
+		if !tc.expires.IsZero() {
+			r.expires = tc.expires.UnixNano()
+		}
+		if got := ttl(r, now); got != tc.want {
+			t.Errorf("ttl with %v left = %q, want %q", tc.expires.Sub(now), got, tc.want)
+		}
+	}
+}

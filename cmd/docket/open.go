@@ -75,7 +75,10 @@ func open(target string, prefix string) (s store, closeFn func() error, err erro
 	b, err := badger.Open(target, badger.WithGCInterval(0))
 	if err != nil {
 		if errors.Is(err, badger.ErrLocked) {
-			return nil, nil, fmt.Errorf("%w (badger.ErrLocked: stop the service that uses it, or inspect a copy)", err)
+			// Badger's own text repeats what ErrLocked says and names the
+			// directory, not the file that is locked: say it once.
+			return nil, nil, fmt.Errorf("badger: open %q: %w: its lock file %q is held; stop the service that uses it, or inspect a copy",
+				target, badger.ErrLocked, filepath.Join(target, "LOCK"))
 		}
 		return nil, nil, err
 	}
