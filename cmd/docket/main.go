@@ -24,12 +24,13 @@ Redis URL (redis://host:port/db).
 
 commands:
   ls     list entries: step, scope, execution, version, age, TTL left,
-         size, producing trace ID and key
-  stats  count entries and bytes per step and scope
+         size, stored failure's code, producing trace ID and key
+  stats  count entries, bytes, expired entries and stored failures per
+         step and scope
   get    show one entry by its key (as ls prints it), its value as JSON
-         where the codec allows, otherwise as hex
+         where the codec allows, otherwise as hex, or its stored failure
   purge  delete the entries of one step (and version), of one execution,
-         or the expired ones
+         the expired ones, or the stored failures
 
 Run docket <command> -h for its flags.
 `
@@ -186,6 +187,9 @@ type filterFlags struct {
 	step, version, scope, execution string
 	hasVersion                      bool
 	expired                         bool
+	// failures selects stored failures, which backends.Filter cannot
+	// express: the command filters them itself (see listFailures).
+	failures bool
 }
 
 func (f *filterFlags) register(fs *flag.FlagSet, withScope bool) {
@@ -199,6 +203,7 @@ func (f *filterFlags) register(fs *flag.FlagSet, withScope bool) {
 	}
 	fs.StringVar(&f.execution, "execution", "", "only the Workflow entries of this execution")
 	fs.BoolVar(&f.expired, "expired", false, "only entries whose TTL has passed")
+	fs.BoolVar(&f.failures, "failures", false, "only stored failures (middleware.WithErrorCaching)")
 }
 
 func (f *filterFlags) filter(now time.Time) (backends.Filter, error) {
