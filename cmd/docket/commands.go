@@ -33,6 +33,7 @@ type row struct {
 	hasTrace bool
 	trace    [16]byte
 	span     [8]byte
+	fail     *backends.Failure // a stored failure; nil for a result
 }
 
 func newRow(i backends.Info, intern map[string]string) row {
@@ -67,19 +68,26 @@ func compareRows(a, b row) int {
 	)
 }
 
-// scan lists the entries f matches into rows, sorted.
-func scan(ctx context.Context, s store, f backends.Filter, p *progress) ([]row, error) {
+// scan lists the entries f matches into rows, sorted, and marks the
+// stored failures among them; with onlyFailures it keeps those only.
+func scan(ctx context.Context, o *opened, f backends.Filter, onlyFailures bool) ([]row, error) {
 	var rows []row
 	intern := map[string]string{}
-	err := s.List(ctx, f, func(i backends.Info) error {
+	fails, err := listFailures(ctx, o, f, func(i backends.Info) error {
 		rows = append(rows, newRow(i, intern))
-		p.add()
 		return nil
 	})
-	p.done()
 	if err != nil {
 		return nil, err
 	}
+	kept := rows[:0]
+	for _, r := range rows {
+		r.fail = fails.of(r.key)
+		if r.fail != nil || !onlyFailures {
+			kept = append(kept, r)
+		}
+	}
+	rows = kept
 	slices.SortFunc(rows, compareRows)
 	return rows, nil
 }
@@ -91,6 +99,7 @@ type opened struct {
 	now   time.Time
 	c     *common
 	pos   []string
+	e     env
 }
 
 // openFor opens the store a command names, and reads its clock.
@@ -103,14 +112,21 @@ func openFor(c *common, e env, pos []string) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &opened{s: s, close: closeFn, now: now, c: c, pos: pos}, nil
+	return &opened{s: s, close: closeFn, now: now, c: c, pos: pos, e: e}, nil
+}
+
+// progress returns a progress bar for a scan, labelled what.
+func (o *opened) progress(what string) *progress {
+	p := newProgress(o.e, o.c.showBar(o.e))
+	p.what = what
+	return p
 }
 
 func cmdList(ctx context.Context, args []string, e env) (err error) {
 	fs, c := newFlags("ls", "STORE", e)
 	var ff filterFlags
 	ff.register(fs, true)
-	pos, err := parse(fs, args, 1)
+	pos, err := parse(fs, args, "STORE")
 	if err != nil {
 		return err
 	}
@@ -123,7 +139,7 @@ func cmdList(ctx context.Context, args []string, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	rows, err := scan(ctx, o.s, f, newProgress(e, c.showBar(e)))
+	rows, err := scan(ctx, o, f, ff.failures)
 	if err != nil {
 		return err
 	}
@@ -143,9 +159,10 @@ func listTable(w *bufio.Writer, rows []row, now time.Time) error {
 	}
 	// Columns are padded to the widest cell of the step, execution and
 	// version columns (tabwriter would buffer every line to find them).
-	ws, we, wv := len("STEP"), len("EXECUTION"), len("VERSION")
+	ws, we, wv, wf := len("STEP"), len("EXECUTION"), len("VERSION"), len("FAILURE")
 	for _, r := range rows {
 		ws, we, wv = max(ws, len(orDash(r.key.Step))), max(we, len(orDash(r.exec))), max(wv, len(orDash(r.version)))
+		wf = max(wf, len(failCell(r)))
 	}
 	line := make([]byte, 0, 256)
 	pad := func(b []byte, s string, n int) []byte {
@@ -162,6 +179,7 @@ func listTable(w *bufio.Writer, rows []row, now time.Time) error {
 	line = pad(line, "AGE", 7)
 	line = pad(line, "TTL", 7)
 	line = pad(line, "SIZE", 8)
+	line = pad(line, "FAILURE", wf)
 	line = pad(line, "TRACE", 32)
 	line = append(line, "KEY\n"...)
 	if _, err := w.Write(line); err != nil {
@@ -176,6 +194,7 @@ func listTable(w *bufio.Writer, rows []row, now time.Time) error {
 		line = pad(line, age(r, now), 7)
 		line = pad(line, ttl(r, now), 7)
 		line = pad(line, strconv.Itoa(r.size), 8)
+		line = pad(line, failCell(r), wf)
 		if r.hasTrace {
 			line = hex.AppendEncode(line, r.trace[:])
 			line = append(line, "  "...)
@@ -189,6 +208,15 @@ func listTable(w *bufio.Writer, rows []row, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// failCell is the FAILURE column of r: the stored failure's code, or "-"
+// for a result.
+func failCell(r row) string {
+	if r.fail == nil {
+		return "-"
+	}
+	return token(r.fail.Code)
 }
 
 func orDash(s string) string {
@@ -210,8 +238,11 @@ func ttl(r row, now time.Time) string {
 		return "never"
 	}
 	d := time.Unix(0, r.expires).Sub(now)
-	if d <= 0 {
+	switch {
+	case d <= 0:
 		return "expired"
+	case d < time.Second:
+		return "<1s" // short would say 0s, which reads as expired
 	}
 	return short(d)
 }
@@ -250,6 +281,15 @@ type jsonEntry struct {
 	Codec      string   `json:"codec,omitempty"`
 	TraceID    string   `json:"trace_id,omitempty"`
 	SpanID     string   `json:"span_id,omitempty"`
+	// Failure is set for a stored failure (middleware.WithErrorCaching),
+	// which has no value.
+	Failure *jsonFailure `json:"failure,omitempty"`
+}
+
+// jsonFailure is a stored failure in -json output.
+type jsonFailure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 func toJSON(r row, now time.Time) jsonEntry {
@@ -270,6 +310,9 @@ func toJSON(r row, now time.Time) jsonEntry {
 	}
 	if r.hasTrace {
 		j.TraceID, j.SpanID = hex.EncodeToString(r.trace[:]), hex.EncodeToString(r.span[:])
+	}
+	if r.fail != nil {
+		j.Failure = &jsonFailure{Code: r.fail.Code, Message: r.fail.Message}
 	}
 	return j
 }
@@ -316,13 +359,15 @@ type group struct {
 	Entries int    `json:"entries"`
 	Bytes   int64  `json:"bytes"`
 	Expired int    `json:"expired"`
+	// Failures counts stored failures (middleware.WithErrorCaching).
+	Failures int `json:"failures"`
 }
 
 func cmdStats(ctx context.Context, args []string, e env) (err error) {
 	fs, c := newFlags("stats", "STORE", e)
 	var ff filterFlags
 	ff.register(fs, true)
-	pos, err := parse(fs, args, 1)
+	pos, err := parse(fs, args, "STORE")
 	if err != nil {
 		return err
 	}
@@ -335,15 +380,25 @@ func cmdStats(ctx context.Context, args []string, e env) (err error) {
 	if err != nil {
 		return err
 	}
+	// The failures first, in a scan of their own: stats keeps no rows, so
+	// it looks each entry up as List gives it.
+	fails, err := listFailures(ctx, o, f, func(backends.Info) error { return nil })
+	if err != nil {
+		return err
+	}
 	type gk struct {
 		step string
 		sc   scope.Scope
 	}
 	groups := map[gk]*group{}
 	total := group{Step: "TOTAL"}
-	p := newProgress(e, c.showBar(e))
+	p := o.progress("scanning")
 	now := o.now.UnixNano()
 	err = o.s.List(ctx, f, func(i backends.Info) error {
+		failed := fails.of(i.Key) != nil
+		if ff.failures && !failed {
+			return nil
+		}
 		k := gk{i.Key.Step, i.Key.Scope}
 		g := groups[k]
 		if g == nil {
@@ -356,6 +411,9 @@ func cmdStats(ctx context.Context, args []string, e env) (err error) {
 			g.Bytes += int64(i.Size)
 			if expired {
 				g.Expired++
+			}
+			if failed {
+				g.Failures++
 			}
 		}
 		p.add()
@@ -381,16 +439,16 @@ func cmdStats(ctx context.Context, args []string, e env) (err error) {
 		}{list, total})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "STEP\tSCOPE\tENTRIES\tBYTES\tEXPIRED\n")
+	fmt.Fprintf(tw, "STEP\tSCOPE\tENTRIES\tBYTES\tEXPIRED\tFAILURES\n")
 	for _, g := range append(list, total) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", orDash(g.Step), orDash(g.Scope), g.Entries, g.Bytes, g.Expired)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", orDash(g.Step), orDash(g.Scope), g.Entries, g.Bytes, g.Expired, g.Failures)
 	}
 	return tw.Flush()
 }
 
 func cmdGet(ctx context.Context, args []string, e env) (err error) {
 	fs, c := newFlags("get", "STORE KEY", e)
-	pos, err := parse(fs, args, 2)
+	pos, err := parse(fs, args, "STORE", "KEY")
 	if err != nil {
 		return err
 	}
@@ -406,10 +464,12 @@ func cmdGet(ctx context.Context, args []string, e env) (err error) {
 	var (
 		info    backends.Info
 		payload []byte
+		found   keyer.Key
 	)
 	for _, k := range candidates {
 		info, payload, err = o.s.Inspect(ctx, k)
 		if err == nil || !errors.Is(err, backends.ErrNotFound) {
+			found = k
 			break
 		}
 	}
@@ -420,6 +480,14 @@ func cmdGet(ctx context.Context, args []string, e env) (err error) {
 		return err
 	}
 	r := newRow(info, map[string]string{})
+	// Inspect does not say whether the entry is a stored failure, whose
+	// payload is empty: read its header.
+	if r.fail, err = readFailure(ctx, o.s, found); err != nil {
+		if errors.Is(err, backends.ErrNotFound) {
+			return fmt.Errorf("no entry %s (removed while it was read)", pos[1])
+		}
+		return fmt.Errorf("%s: read %s: %w", o.s.Name(), pos[1], err)
+	}
 	value, decoded := decodeValue(info.Codec, payload)
 	if c.json {
 		out := struct {
@@ -427,9 +495,11 @@ func cmdGet(ctx context.Context, args []string, e env) (err error) {
 			Value    json.RawMessage `json:"value,omitempty"`
 			ValueHex string          `json:"value_hex,omitempty"`
 		}{jsonEntry: toJSON(r, o.now)}
-		if decoded {
+		switch {
+		case r.fail != nil:
+		case decoded:
 			out.Value = value
-		} else {
+		default:
 			out.ValueHex = hex.EncodeToString(payload)
 		}
 		enc := json.NewEncoder(e.stdout)
@@ -446,14 +516,20 @@ func cmdGet(ctx context.Context, args []string, e env) (err error) {
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}
+	if r.fail != nil {
+		fmt.Fprintf(tw, "failure:\tcode=%s message=%s\n", token(r.fail.Code), strconv.Quote(r.fail.Message))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if decoded {
+	switch {
+	case r.fail != nil:
+		// A stored failure has no value.
+	case decoded:
 		var buf bytes.Buffer
 		_ = json.Indent(&buf, value, "", "  ")
 		_, err = fmt.Fprintf(e.stdout, "value (%s):\n%s\n", j.Codec, buf.String())
-	} else {
+	default:
 		_, err = fmt.Fprintf(e.stdout, "value (%s, hex):\n%s\n", orDash(j.Codec), hex.EncodeToString(payload))
 	}
 	return err
@@ -521,11 +597,11 @@ func parseKey(s string) ([]keyer.Key, error) {
 }
 
 func cmdPurge(ctx context.Context, args []string, e env) (err error) {
-	fs, c := newFlags("purge", "(-step X [-version V] | -execution Y | -expired) STORE", e)
+	fs, c := newFlags("purge", "(-step X [-version V] | -execution Y | -expired | -failures) STORE", e)
 	var ff filterFlags
 	ff.register(fs, false)
 	yes := fs.Bool("y", false, "delete without asking")
-	pos, err := parse(fs, args, 1)
+	pos, err := parse(fs, args, "STORE")
 	if err != nil {
 		return err
 	}
@@ -535,8 +611,8 @@ func cmdPurge(ctx context.Context, args []string, e env) (err error) {
 			chosen++
 		}
 	}
-	if chosen != 1 || ff.hasVersion && ff.step == "" {
-		fmt.Fprintln(e.stderr, "docket purge: give one of -step (with -version if you like), -execution or -expired")
+	if chosen > 1 || chosen == 0 && !ff.failures || ff.hasVersion && ff.step == "" {
+		fmt.Fprintln(e.stderr, "docket purge: give one of -step (with -version if you like), -execution or -expired; -failures alone or with one of them")
 		fs.Usage()
 		return errUsage
 	}
@@ -549,9 +625,12 @@ func cmdPurge(ctx context.Context, args []string, e env) (err error) {
 	if err != nil {
 		return err
 	}
+	if ff.failures {
+		return purgeFailures(ctx, o, f, *yes)
+	}
 	if !*yes {
 		n := 0
-		p := newProgress(e, c.showBar(e))
+		p := o.progress("scanning")
 		err := o.s.List(ctx, f, func(backends.Info) error { n++; p.add(); return nil })
 		p.done()
 		if err != nil {
@@ -567,10 +646,56 @@ func cmdPurge(ctx context.Context, args []string, e env) (err error) {
 	n, err := o.s.DeleteMatching(ctx, f)
 	if err != nil {
 		// The count is true also when it failed midway.
-		fmt.Fprintf(e.stderr, "docket: removed %d %s before the error\n", n, plural(n))
-		return err
+		return stopped(e, n, err)
 	}
 	return report(e, c, n)
+}
+
+// purgeFailures removes the stored failures among the entries f matches.
+// backends.Filter cannot select failures, so DeleteMatching cannot remove
+// them alone: they are found as ls finds them and deleted one by one.
+func purgeFailures(ctx context.Context, o *opened, f backends.Filter, yes bool) error {
+	rows, err := scan(ctx, o, f, true)
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return report(o.e, o.c, 0)
+	}
+	if !yes {
+		if err := confirm(o.e, fmt.Sprintf("delete %d %s?", len(rows), plural(len(rows)))); err != nil {
+			return err
+		}
+	}
+	n := 0
+	for _, r := range rows {
+		// A run may have stored a result over the failure since the scan
+		// (refresh does), or while the question was open: read the entry
+		// again right before deleting it, so that a result does not go with
+		// the failures. The stores have no compare-and-delete, so a result
+		// stored between the two calls can still go; it is a cache entry,
+		// and its step runs again.
+		fl, err := readFailure(ctx, o.s, r.key)
+		switch {
+		case errors.Is(err, backends.ErrNotFound), errors.Is(err, backends.ErrCorrupt):
+			continue
+		case err != nil:
+			return stopped(o.e, n, err)
+		case fl == nil:
+			continue
+		}
+		if err := o.s.Delete(ctx, r.key); err != nil {
+			return stopped(o.e, n, err)
+		}
+		n++
+	}
+	return report(o.e, o.c, n)
+}
+
+// stopped reports how many entries a purge removed before err stopped it.
+func stopped(e env, n int, err error) error {
+	fmt.Fprintf(e.stderr, "docket: removed %d %s before the error\n", n, plural(n))
+	return err
 }
 
 func report(e env, c *common, n int) error {

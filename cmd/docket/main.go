@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,12 +24,13 @@ Redis URL (redis://host:port/db).
 
 commands:
   ls     list entries: step, scope, execution, version, age, TTL left,
-         size, producing trace ID and key
-  stats  count entries and bytes per step and scope
+         size, stored failure's code, producing trace ID and key
+  stats  count entries, bytes, expired entries and stored failures per
+         step and scope
   get    show one entry by its key (as ls prints it), its value as JSON
-         where the codec allows, otherwise as hex
+         where the codec allows, otherwise as hex, or its stored failure
   purge  delete the entries of one step (and version), of one execution,
-         or the expired ones
+         the expired ones, or the stored failures
 
 Run docket <command> -h for its flags.
 `
@@ -117,8 +119,9 @@ func newFlags(name, args string, e env) (*flag.FlagSet, *common) {
 }
 
 // parse parses args, flags before or after the positional arguments, and
-// returns the positional ones; want is how many there must be.
-func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
+// returns the positional ones, which must be as many as names, the names
+// the usage gives them.
+func parse(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -131,11 +134,25 @@ func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != want {
-		fs.Usage()
-		return nil, errUsage
+	switch {
+	case len(pos) > len(names):
+		extra := pos[len(names):]
+		quoted := make([]string, len(extra))
+		for i, a := range extra {
+			quoted[i] = strconv.Quote(a)
+		}
+		noun := "argument"
+		if len(extra) > 1 {
+			noun += "s"
+		}
+		fmt.Fprintf(fs.Output(), "docket %s: unexpected %s %s\n", fs.Name(), noun, strings.Join(quoted, " "))
+	case len(pos) < len(names):
+		fmt.Fprintf(fs.Output(), "docket %s: missing %s\n", fs.Name(), strings.Join(names[len(pos):], " "))
+	default:
+		return pos, nil
 	}
-	return pos, nil
+	fs.Usage()
+	return nil, errUsage
 }
 
 // clock returns the time ages and expiry are judged at.
@@ -170,6 +187,9 @@ type filterFlags struct {
 	step, version, scope, execution string
 	hasVersion                      bool
 	expired                         bool
+	// failures selects stored failures, which backends.Filter cannot
+	// express: the command filters them itself (see listFailures).
+	failures bool
 }
 
 func (f *filterFlags) register(fs *flag.FlagSet, withScope bool) {
@@ -183,6 +203,7 @@ func (f *filterFlags) register(fs *flag.FlagSet, withScope bool) {
 	}
 	fs.StringVar(&f.execution, "execution", "", "only the Workflow entries of this execution")
 	fs.BoolVar(&f.expired, "expired", false, "only entries whose TTL has passed")
+	fs.BoolVar(&f.failures, "failures", false, "only stored failures (middleware.WithErrorCaching)")
 }
 
 func (f *filterFlags) filter(now time.Time) (backends.Filter, error) {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +56,8 @@ func origin(b byte) []byte { return bytes.Repeat([]byte{b}, 24) }
 
 // fixture is what populate stores: two steps of each scope, two versions,
 // three codecs, an entry past its TTL at the command's clock, one without
-// a trace.
+// a trace, and two stored failures (middleware.WithErrorCaching), one of
+// an execution, one with less than a second left (the last entry).
 var fixture = []struct {
 	key   keyer.Key
 	entry backends.Entry
@@ -65,6 +69,8 @@ var fixture = []struct {
 	{key(scope.Workflow, "exec_1", "send_email", "welcome"), backends.Entry{Value: map[string]any{"sent": true, "to": "alice@example.com"}, Created: t0.Add(time.Minute), Expires: t0.Add(24 * time.Hour), Execution: "exec_1", Origin: origin(0xd4)}, codec.Bind[map[string]any](codec.JSON)},
 	{key(scope.Workflow, "exec_2", "send_email", "welcome"), backends.Entry{Value: map[string]any{"sent": false}, Created: t0.Add(2 * time.Minute), Expires: t0.Add(72 * time.Hour), Execution: "exec_2"}, codec.Bind[map[string]any](codec.JSON)},
 	{key(scope.Workflow, "exec/3", "charge", "card"), backends.Entry{Value: receipt{"r-1", 1299}, Created: t0.Add(3 * time.Minute), Execution: "exec/3", Origin: origin(0xe5)}, codec.Bind[receipt](codec.Gob)},
+	{key(scope.Workflow, "exec_1", "charge", "card"), backends.Entry{Failure: &backends.Failure{Code: "card_declined", Message: "card declined: insufficient funds"}, Created: t0.Add(4 * time.Minute), Expires: t0.Add(time.Hour), Execution: "exec_1"}, codec.Bind[receipt](codec.Gob)},
+	{key(scope.Global, "", "fetch_user", "mallory"), backends.Entry{Failure: &backends.Failure{Code: "not_found", Message: `user "mallory" does not exist`}, Created: t0.Add(9 * time.Minute), Expires: t0.Add(10*time.Minute + 500*time.Millisecond), Origin: origin(0xf6)}, codec.Bind[*user](codec.Msgpack)},
 }
 
 func populate(t *testing.T, s backends.Store) {
@@ -190,11 +196,17 @@ func TestPopulated(t *testing.T) {
 		{"ls_scope", "", []string{"ls", "--scope", "workflow"}},
 		{"ls_execution", "", []string{"ls", "--execution", "exec_1"}},
 		{"ls_expired", "", []string{"ls", "--expired"}},
+		{"ls_failures", "", []string{"ls", "--failures"}},
+		{"ls_failures_json", "", []string{"ls", "-json", "--failures", "--step", "fetch_user", "--scope", "global"}},
+		{"ls_failures_execution", "", []string{"ls", "--failures", "--execution", "exec_1"}},
 		{"stats", "", []string{"stats"}},
 		{"stats_json", "", []string{"stats", "-json"}},
+		{"stats_failures", "", []string{"stats", "--failures"}},
 		{"get_msgpack", "", []string{"get", "STORE", k(0)}},
 		{"get_json", "", []string{"get", "-json", "STORE", k(3)}},
 		{"get_gob", "", []string{"get", "STORE", k(5)}},
+		{"get_failure", "", []string{"get", "STORE", k(7)}},
+		{"get_failure_json", "", []string{"get", "-json", "STORE", k(7)}},
 		{"get_missing", "", []string{"get", "STORE", key(scope.Global, "", "fetch_user", "nobody").String()}},
 		{"get_bad_key", "", []string{"get", "STORE", "global/fetch_user/xyz"}},
 		{"purge_declined", "n\n", []string{"purge", "--step", "fetch_user"}},
@@ -202,6 +214,9 @@ func TestPopulated(t *testing.T) {
 		{"purge_version", "", []string{"purge", "-y", "--step", "fetch_user", "--version", "v2"}},
 		{"purge_expired", "", []string{"purge", "-y", "--expired"}},
 		{"purge_json", "", []string{"purge", "-y", "-json", "--step", "send_email"}},
+		{"purge_failures", "y\n", []string{"purge", "--failures"}},
+		{"purge_failures_step", "", []string{"purge", "-y", "--failures", "--step", "send_email"}},
+		{"purge_failures_declined", "n\n", []string{"purge", "--failures", "--step", "fetch_user"}},
 		{"purge_usage", "", []string{"purge", "-y", "--step", "a", "--expired"}},
 	}
 	for _, tg := range targets {
@@ -369,5 +384,168 @@ func TestProgress(t *testing.T) {
 	q.done()
 	if off.Len() != 0 {
 		t.Fatalf("bar drawn while off: %q", off.String())
+	}
+}
+
+// A wrong number of arguments names what is extra or missing before the
+// usage.
+func TestArgCount(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ls", "DIR", "extra"}, `docket ls: unexpected argument "extra"`},
+		{[]string{"stats", "DIR", "a", "b c"}, `docket stats: unexpected arguments "a" "b c"`},
+		{[]string{"get", "STORE", "KEY", "-json", "more"}, `docket get: unexpected argument "more"`},
+		{[]string{"purge", "-y", "--expired", "DIR", "extra"}, `docket purge: unexpected argument "extra"`},
+		{[]string{"ls"}, "docket ls: missing STORE"},
+		{[]string{"get"}, "docket get: missing STORE KEY"},
+		{[]string{"get", "STORE"}, "docket get: missing KEY"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := runCmd(t, "", tc.args...)
+			first, rest, _ := strings.Cut(r.stderr, "\n")
+			if r.code != 2 || first != tc.want || !strings.HasPrefix(rest, "usage: docket "+tc.args[0]) {
+				t.Errorf("got %v\nwant exit 2, %q, then the usage", r, tc.want)
+			}
+		})
+	}
+}
+
+func TestTTL(t *testing.T) {
+	now := t0
+	cases := []struct {
+		expires time.Time
+		want    string
+	}{
+		{time.Time{}, "never"},
+		{now.Add(-time.Second), "expired"},
+		{now, "expired"},
+		{now.Add(time.Nanosecond), "<1s"},
+		{now.Add(999 * time.Millisecond), "<1s"},
+		{now.Add(time.Second), "1s"},
+		{now.Add(90 * time.Second), "1m30s"},
+		{now.Add(49 * time.Hour), "2d01h"},
+	}
+	for _, tc := range cases {
+		var r row
+		if !tc.expires.IsZero() {
+			r.expires = tc.expires.UnixNano()
+		}
+		if got := ttl(r, now); got != tc.want {
+			t.Errorf("ttl with %v left = %q, want %q", tc.expires.Sub(now), got, tc.want)
+		}
+	}
+}
+
+// entryFailure reads the failure record of what backends.EncodeEntry
+// writes, whatever else the entry holds, and refuses damaged entries.
+func TestEntryFailure(t *testing.T) {
+	c := codec.Bind[*user](codec.Msgpack)
+	long := strings.Repeat("é", 200) // lengths past one varint byte
+	cases := []struct {
+		name  string
+		entry backends.Entry
+	}{
+		{"result", backends.Entry{Value: &user{"a", 1}, Created: t0, Expires: t0.Add(time.Hour), Execution: "e", Origin: origin(1), Version: "v1", Step: "s"}},
+		{"result_bare", backends.Entry{Value: &user{}}},
+		{"failure", backends.Entry{Failure: &backends.Failure{Code: "not_found", Message: "no such user"}, Created: t0, Expires: t0.Add(time.Second)}},
+		{"failure_full", backends.Entry{Failure: &backends.Failure{Code: "invalid", Message: long}, Execution: long, Origin: origin(2), Version: long, Step: long}},
+		{"failure_empty", backends.Entry{Failure: &backends.Failure{}}},
+		// Expired by the real clock: the command shows entries a store
+		// still holds whatever their TTL, which DecodeEntry would refuse.
+		{"failure_expired", backends.Entry{Failure: &backends.Failure{Code: "gone", Message: "m"}, Expires: time.Unix(1, 0)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := backends.EncodeEntry(tc.entry, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := entryFailure(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.entry.Failure
+			if (got == nil) != (want == nil) || got != nil && (got.Code != want.Code || got.Message != want.Message) {
+				t.Fatalf("entryFailure = %+v, want %+v", got, want)
+			}
+			for i := range b {
+				damaged := bytes.Clone(b)
+				damaged[i] ^= 0x10
+				if _, err := entryFailure(damaged); !errors.Is(err, backends.ErrCorrupt) {
+					t.Fatalf("byte %d flipped: err = %v, want ErrCorrupt", i, err)
+				}
+			}
+			for n := range len(b) {
+				if _, err := entryFailure(b[:n]); !errors.Is(err, backends.ErrCorrupt) {
+					t.Fatalf("cut to %d bytes: err = %v, want ErrCorrupt", n, err)
+				}
+			}
+		})
+	}
+}
+
+// promptWriter is stdin that, when purge asks its question, first runs
+// write: a service storing while the question is open.
+type promptWriter struct {
+	write  func()
+	answer io.Reader
+	once   sync.Once
+}
+
+func (p *promptWriter) Read(b []byte) (int, error) {
+	p.once.Do(p.write)
+	return p.answer.Read(b)
+}
+
+// purge -failures leaves an entry whose failure a result replaced while
+// the question was open.
+func TestPurgeFailuresKeepsNewResult(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "docket.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { must(t, s.Close()) }()
+	populate(t, s)
+	failed := fixture[len(fixture)-1] // a result replaces it; the other failure goes
+	if failed.entry.Failure == nil {
+		t.Fatal("the fixture's last entry is not a failure")
+	}
+	stdin := &promptWriter{answer: strings.NewReader("y\n"), write: func() {
+		e := backends.Entry{Value: &user{"mallory", 99}, Created: t0.Add(10 * time.Minute), Expires: t0.Add(time.Hour)}
+		must(t, s.Set(context.Background(), failed.key, e, failed.codec))
+	}}
+	var out, errOut bytes.Buffer
+	e := env{stdin: stdin, stdout: &out, stderr: &errOut, getenv: func(string) string { return testNow }}
+	if code := run(context.Background(), []string{"purge", "--failures", path}, e); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if got := out.String(); got != "removed 1 entry\n" {
+		t.Errorf("purge printed %q, want removed 1 entry", got)
+	}
+	if !strings.Contains(errOut.String(), "delete 2 entries?") {
+		t.Errorf("purge asked %q, want delete 2 entries?", errOut.String())
+	}
+	got, err := s.Get(context.Background(), failed.key, failed.codec)
+	if err != nil || got.Failure != nil || got.Value.(*user).Age != 99 {
+		t.Fatalf("after purge: %+v, %v; want the new result", got, err)
+	}
+}
+
+func TestToken(t *testing.T) {
+	for in, want := range map[string]string{
+		"not_found": "not_found",
+		"":          `""`,
+		"two words": `"two words"`,
+		"say\"hi":   `"say\"hi"`,
+		"tab\there": `"tab\there"`,
+		"ünïcode":   "ünïcode",
+	} {
+		if got := token(in); got != want {
+			t.Errorf("token(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -23,6 +24,10 @@ type store interface {
 	backends.Lister
 	backends.Selector
 	Inspect(ctx context.Context, key keyer.Key) (backends.Info, []byte, error)
+	Delete(ctx context.Context, key keyer.Key) error
+	// ByteStore gives the stored bytes, where stored failures are read
+	// (see listFailures).
+	ByteStore() backends.ByteStore
 	Name() string
 }
 
@@ -75,7 +80,10 @@ func open(target string, prefix string) (s store, closeFn func() error, err erro
 	b, err := badger.Open(target, badger.WithGCInterval(0))
 	if err != nil {
 		if errors.Is(err, badger.ErrLocked) {
-			return nil, nil, fmt.Errorf("%w (badger.ErrLocked: stop the service that uses it, or inspect a copy)", err)
+			// Badger's own text repeats what ErrLocked says and names the
+			// directory, not the file that is locked: say it once.
+			return nil, nil, fmt.Errorf("badger: open %q: %w: its lock file %q is held; stop the service that uses it, or inspect a copy",
+				target, badger.ErrLocked, filepath.Join(target, "LOCK"))
 		}
 		return nil, nil, err
 	}
@@ -90,5 +98,51 @@ func openSQLite(path string) (store, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return s, s.Close, nil
+	// sqlite.Open has checked the file and its schema, and refuses a path
+	// with '?' or '#'.
+	values, err := sql.Open("sqlite", path+"?_busy_timeout=5000")
+	if err != nil {
+		_ = s.Close()
+		return nil, nil, err
+	}
+	return sqliteStore{s, values}, func() error { return errors.Join(values.Close(), s.Close()) }, nil
+}
+
+// sqliteStore is a SQLite store that can also read its entries' bytes in
+// one scan: its own scans read the columns, which do not show stored
+// failures (see listFailures). The table is for plain SQL (package sqlite
+// documents it); values reads it on connections of its own.
+type sqliteStore struct {
+	*sqlite.Store
+	values *sql.DB
+}
+
+var _ valueScanner = sqliteStore{}
+
+func (s sqliteStore) scanValues(ctx context.Context, f backends.Filter, fn func(key, val []byte)) error {
+	// Narrowed as the store's own scans are, on the columns that need no
+	// conversion; the caller checks the rest.
+	q, args := `SELECT key, value FROM docket_entries WHERE 1`, []any{}
+	if f.Step != "" {
+		q, args = q+` AND step = ?`, append(args, f.Step)
+	}
+	if f.Scope.Valid() {
+		q, args = q+` AND scope = ?`, append(args, f.Scope.String())
+	}
+	if f.Execution != "" {
+		q, args = q+` AND scope = 'workflow' AND execution_id = ?`, append(args, f.Execution)
+	}
+	rows, err := s.values.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var key, val sql.RawBytes // valid until the next row: fn copies what it keeps
+	for rows.Next() {
+		if err := rows.Scan(&key, &val); err != nil {
+			return err
+		}
+		fn(key, val)
+	}
+	return rows.Err()
 }

@@ -20,13 +20,14 @@ func isTerminal(f *os.File) bool {
 // draws a spinner with the count on stderr. The total is unknown: stores
 // do not count their entries without reading them.
 type progress struct {
-	on  bool
-	e   env
-	n   int64
-	bar *progressbar.ProgressBar
+	on   bool
+	e    env
+	what string // the bar's label
+	n    int64
+	bar  *progressbar.ProgressBar
 }
 
-func newProgress(e env, on bool) *progress { return &progress{on: on, e: e} }
+func newProgress(e env, on bool) *progress { return &progress{on: on, e: e, what: "scanning"} }
 
 func (p *progress) add() {
 	p.n++
@@ -36,7 +37,7 @@ func (p *progress) add() {
 	if p.bar == nil {
 		p.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(p.e.stderr),
-			progressbar.OptionSetDescription("scanning"),
+			progressbar.OptionSetDescription(p.what),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("entries"),
