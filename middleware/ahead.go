@@ -12,28 +12,29 @@ import (
 // (stale-while-revalidate), so that a hot key never stalls its callers at
 // expiry. A call answered by the front tier with an entry that has less
 // than window of its TTL left gets it at once and starts a refresh in the
-// background,
-// unless a flight of that key is already running in this process: one run
-// per key, however many callers hit it meanwhile. The refresh runs the
-// step and stores its result in place of the old one. A refresh that fails
-// stores nothing, not even a terminal failure under WithErrorCaching, and
-// the old result is served until its TTL ends; the next hit in the window
-// starts another refresh (one at a time, as misses of a failing step run
-// one flight at a time). Failed refreshes count in Stats.Errors. A call
-// that finds the entry expired while the refresh runs joins it rather than
-// starting a run of its own; a refresh that has not ended when its entry
-// expires is a flight like any other from then on, abandoned (its context
-// cancelled) once no caller waits on it. The refresh runs with the input
-// of the call that started it, after that call has returned: a caller must
-// not change what its input refers to (a slice or map it reuses) after the
-// call; a refresh whose input's key changed stores nothing.
+// background, unless a flight of that key is already running in this
+// process: one run per key, however many callers hit it meanwhile. The
+// refresh runs the step and stores its result in place of the old one.
+//
+// A refresh that fails stores nothing, not even a terminal failure under
+// WithErrorCaching, and the old result is served until its TTL ends; the
+// next hit in the window starts another refresh (one at a time, as the
+// misses of a failing step run one flight at a time). A call that finds
+// the entry expired while the refresh runs joins it rather than starting a
+// run of its own. From the entry's expiry on, the refresh is a flight like
+// any other: abandoned, its context cancelled, once no caller waits on it,
+// so a refresh that hangs holds its key no longer than a miss would.
 //
 // The refresh's step context has the values of the call that started it
-// (trace, execution) and none of its cancellation: it outlives that call
-// and ends when the step returns. It is reported to the observer, and
-// counted by Stats, as a call of its own with ReasonRefreshAhead. Stored
-// failures are not refreshed ahead. On a store that processes share, a
-// refresh takes no lease: each process refreshes a key it serves.
+// (trace, execution) and none of its cancellation, since it outlives that
+// call. It also runs with that call's input, after the call has returned:
+// a caller must not change what its input refers to (a slice or map it
+// reuses) afterwards; a refresh whose input no longer has its key stores
+// nothing. The refresh is reported to the observer, and counted by Stats,
+// as a call of its own with ReasonRefreshAhead (a failed one in
+// Stats.Errors). Stored failures are not refreshed ahead. On a store that
+// processes share, a refresh takes no lease: each process refreshes the
+// keys it serves.
 //
 // A window of zero turns refresh-ahead off. New, Wrap and Persist panic on
 // a negative window, one not shorter than the TTL of WithPersistence, a
