@@ -55,6 +55,7 @@ func (p *persisted[In, Out]) refreshAhead(ctx context.Context, next Step[In, Out
 	if !ok {
 		return
 	}
+	f.replaces = expires
 	go p.flyAhead(f, next, key, *in, expires)
 }
 
@@ -129,4 +130,17 @@ func (p *persisted[In, Out]) inputChanged(ctx context.Context, key keyer.Key, in
 		p.cfg.logger.Warn(err.Error(), "key", key.String())
 	}
 	return err
+}
+
+// replaced reports whether a result newer than the entry a refresh ahead
+// replaces is stored now (a call under Refresh ran meanwhile, in a flight
+// of its own): the refresh then hands its callers that result and stores
+// nothing, so that a run that began earlier never overwrites a later one.
+func (p *persisted[In, Out]) replaced(ctx context.Context, f *flight[Out], key keyer.Key) bool {
+	v, e, why, _ := p.lookup(ctx, p.front, key, false)
+	if why != ReasonNone || e.Failure != nil || !e.Expires.After(f.replaces) {
+		return false
+	}
+	p.settle(f, v, e, e.Tier)
+	return true
 }

@@ -347,3 +347,37 @@ func TestRefreshAheadHangs(t *testing.T) {
 		return err == nil && v != "eur#1"
 	})
 }
+
+// TestRefreshAheadYieldsToRefresh: a call under Refresh that ends while a
+// refresh ahead of the same key still runs stores the newer result, and the
+// refresh ahead, which began earlier, does not overwrite it.
+func TestRefreshAheadYieldsToRefresh(t *testing.T) {
+	for _, tier := range tiers {
+		t.Run(tier.name, func(t *testing.T) {
+			var runs atomic.Int64
+			gate := make(chan struct{})
+			h := middleware.New("fx", func(_ context.Context, q query) (string, error) {
+				n := runs.Add(1)
+				if n == 2 {
+					<-gate // the refresh ahead, held until the Refresh call is done
+				}
+				return fmt.Sprintf("%s#%d", q.User, n), nil
+			}, middleware.WithPersistence(tier.open(t), scope.Global, aheadTTL), middleware.WithRefreshAhead(aheadWindow))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			q := query{"eur", 1}
+			h.Call(ctx, q)
+			time.Sleep(2 * time.Millisecond)
+			h.Call(ctx, q) // starts the refresh ahead
+			waitFor(t, "the refresh ahead to start", func() bool { return runs.Load() == 2 })
+			if v, err := h.Call(middleware.Refresh(ctx), q); err != nil || v != "eur#3" {
+				t.Fatalf("refresh: %q, %v", v, err)
+			}
+			close(gate)
+			waitRefreshes(t)
+			if s, ok, err := h.Peek(ctx, q); err != nil || !ok || s.Value != "eur#3" {
+				t.Fatalf("stored %+v, %v, %v; want the Refresh call's result", s, ok, err)
+			}
+		})
+	}
+}

@@ -63,7 +63,8 @@ type flight[Out any] struct {
 	storeErr error       // a strict step's write fault: returned with val
 	panicked *PanicError // the step's (or a store's) panic, re-raised in every caller
 	ran      bool
-	ahead    bool // a refresh ahead (WithRefreshAhead), which no caller started
+	ahead    bool      // a refresh ahead (WithRefreshAhead), which no caller started
+	replaces time.Time // a refresh ahead's: the expiry of the entry it replaces
 	dur      time.Duration
 	tier     string // where the flight found a stored result
 	origin   []byte

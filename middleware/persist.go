@@ -540,6 +540,9 @@ func (p *persisted[In, Out]) run(ctx context.Context, f *flight[Out], next Step[
 		if f.err = p.inputChanged(ctx, key, &in); f.err != nil {
 			return
 		}
+		if p.replaced(ctx, f, key) {
+			return
+		}
 	}
 	if err != nil {
 		// Failures are not stored, but for those WithErrorCaching marks
