@@ -76,14 +76,7 @@ func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key ke
 	}
 	hold := time.AfterFunc(time.Until(expires), func() { f.leave() })
 	defer hold.Stop()
-	ctx := f.ctx
-	var span CallSpan
-	if obs := p.cfg.observer; obs != nil {
-		var sctx context.Context
-		if sctx, span = obs.Start(ctx, p.callInfo(ctx)); span != nil {
-			ctx = sctx // the step runs inside the refresh's span
-		}
-	}
+	ctx, span := p.startAhead(f.ctx)
 	defer func() {
 		// fly has recovered a panic, or is letting a Goexit go on; either
 		// way the flight is over and its fields are final.
@@ -100,7 +93,7 @@ func (p *persisted[In, Out]) flyAhead(f *flight[Out], next Step[In, Out], key ke
 			if err != nil {
 				o.Result = ResultError
 			}
-			span.End(o)
+			p.endAhead(span, o)
 		}
 		// Counted last, so that a refresh Stats shows is reported already.
 		p.stats.miss(ReasonRefreshAhead, err != nil)
@@ -143,4 +136,42 @@ func (p *persisted[In, Out]) replaced(ctx context.Context, f *flight[Out], key k
 	}
 	p.settle(f, v, e, e.Tier)
 	return true
+}
+
+// startAhead starts the observer's span of a refresh ahead. The refresh
+// runs on a goroutine of its own, where a panic of the observer would end
+// the process and leave the flight listed for good: it is recovered and
+// logged, and the refresh runs unobserved.
+func (p *persisted[In, Out]) startAhead(ctx context.Context) (sctx context.Context, span CallSpan) {
+	obs := p.cfg.observer
+	if obs == nil {
+		return ctx, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.observerPanic(r)
+			sctx, span = ctx, nil
+		}
+	}()
+	if sctx, span = obs.Start(ctx, p.callInfo(ctx)); span == nil {
+		return ctx, nil
+	}
+	return sctx, span // the step runs inside the refresh's span
+}
+
+// endAhead ends the span of a refresh ahead, recovering a panic of the
+// observer as startAhead does.
+func (p *persisted[In, Out]) endAhead(span CallSpan, o Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.observerPanic(r)
+		}
+	}()
+	span.End(o)
+}
+
+func (p *persisted[In, Out]) observerPanic(r any) {
+	if p.cfg.logger != nil {
+		p.cfg.logger.Error("docket: observer panicked in a refresh ahead", "step", p.info.Name, "panic", fmt.Sprint(r))
+	}
 }

@@ -38,12 +38,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // waitRefreshes waits until no refresh ahead runs in the process, so that
 // none writes to a store the test is about to close. A refresh is a
-// goroutine no caller waits on: this looks for its function on the stacks.
+// goroutine no caller waits on: this looks for it on the stacks.
 func waitRefreshes(t *testing.T) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
 	waitFor(t, "background refreshes to end", func() bool {
-		return !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte(").flyAhead("))
+		n := runtime.Stack(buf, true)
+		for n == len(buf) { // cut off: look at every goroutine
+			buf = make([]byte, 2*len(buf))
+			n = runtime.Stack(buf, true)
+		}
+		// A refresh that has not begun to run shows only its go
+		// statement's wrapper, in refreshAhead; one that runs is "created
+		// by" refreshAhead.
+		return !bytes.Contains(buf[:n], []byte(").refreshAhead"))
 	})
 }
 
@@ -378,6 +386,58 @@ func TestRefreshAheadYieldsToRefresh(t *testing.T) {
 			if s, ok, err := h.Peek(ctx, q); err != nil || !ok || s.Value != "eur#3" {
 				t.Fatalf("stored %+v, %v, %v; want the Refresh call's result", s, ok, err)
 			}
+		})
+	}
+}
+
+// panickyObserver panics in Start or End of a refresh ahead (whose context,
+// a step's, has a key), on purpose (fault injection).
+type panickyObserver struct {
+	recordingObserver
+	inStart bool
+}
+
+type panickySpan struct{}
+
+func (panickySpan) End(o middleware.Outcome) {
+	if o.Reason == middleware.ReasonRefreshAhead {
+		panic("observer End (injected)")
+	}
+}
+
+func (o *panickyObserver) Start(ctx context.Context, _ middleware.CallInfo) (context.Context, middleware.CallSpan) {
+	if _, refresh := middleware.KeyFrom(ctx); refresh && o.inStart {
+		panic("observer Start (injected)")
+	}
+	return ctx, panickySpan{}
+}
+
+// TestRefreshAheadObserverPanics: an observer that panics in the background
+// refresh neither ends the process nor leaves the key's flight listed.
+func TestRefreshAheadObserverPanics(t *testing.T) {
+	for _, inStart := range []bool{true, false} {
+		t.Run(fmt.Sprintf("inStart=%v", inStart), func(t *testing.T) {
+			obs := &panickyObserver{inStart: inStart}
+			var runs atomic.Int64
+			h := middleware.New("fx", versioned(&runs), middleware.WithPersistence(memory.New(10), scope.Global, aheadTTL),
+				middleware.WithRefreshAhead(aheadWindow), middleware.WithObserver(obs), middleware.WithLogger(nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			q := query{"eur", 1}
+			h.Call(ctx, q)
+			for want := int64(2); want <= 3; want++ {
+				// Refreshes keep going, each stored: the flight of one that
+				// panicked in the observer is not left listed.
+				time.Sleep(2 * time.Millisecond)
+				waitFor(t, "a refresh", func() bool {
+					h.Call(ctx, q)
+					s, _, _ := h.Peek(ctx, q)
+					var n int64
+					fmt.Sscanf(s.Value, "eur#%d", &n)
+					return n >= want
+				})
+			}
+			waitRefreshes(t)
 		})
 	}
 }
