@@ -23,7 +23,9 @@ import (
 // the entry expired while the refresh runs joins it rather than starting a
 // run of its own. From the entry's expiry on, the refresh is a flight like
 // any other: abandoned, its context cancelled, once no caller waits on it,
-// so a refresh that hangs holds its key no longer than a miss would.
+// so a refresh that hangs holds its key no longer than a miss would. A
+// result that a call under Refresh stores while the refresh runs is kept:
+// the refresh, which began earlier, does not overwrite it.
 //
 // The refresh's step context has the values of the call that started it
 // (trace, execution) and none of its cancellation, since it outlives that
