@@ -115,6 +115,25 @@ func openFor(c *common, e env, pos []string) (*opened, error) {
 	return &opened{s: s, close: closeFn, now: now, c: c, pos: pos, e: e}, nil
 }
 
+// openFiltered parses the flags of a command that takes the filter flags
+// and one STORE (ls, stats), opens the store and makes the filter. The
+// caller closes o.
+func openFiltered(name string, args []string, e env) (o *opened, f backends.Filter, ff filterFlags, err error) {
+	fs, c := newFlags(name, "STORE", e)
+	ff.register(fs, true)
+	pos, err := parse(fs, args, "STORE")
+	if err != nil {
+		return nil, f, ff, err
+	}
+	if o, err = openFor(c, e, pos); err != nil {
+		return nil, f, ff, err
+	}
+	if f, err = ff.filter(o.now); err != nil {
+		return nil, f, ff, errors.Join(err, o.close())
+	}
+	return o, f, ff, nil
+}
+
 // progress returns a progress bar for a scan, labelled what.
 func (o *opened) progress(what string) *progress {
 	p := newProgress(o.e, o.c.showBar(o.e))
@@ -123,28 +142,17 @@ func (o *opened) progress(what string) *progress {
 }
 
 func cmdList(ctx context.Context, args []string, e env) (err error) {
-	fs, c := newFlags("ls", "STORE", e)
-	var ff filterFlags
-	ff.register(fs, true)
-	pos, err := parse(fs, args, "STORE")
-	if err != nil {
-		return err
-	}
-	o, err := openFor(c, e, pos)
+	o, f, ff, err := openFiltered("ls", args, e)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, o.close()) }()
-	f, err := ff.filter(o.now)
-	if err != nil {
-		return err
-	}
 	rows, err := scan(ctx, o, f, ff.failures)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriterSize(e.stdout, 64<<10)
-	if c.json {
+	if o.c.json {
 		err = listJSON(w, rows, o.now)
 	} else {
 		err = listTable(w, rows, o.now)
@@ -364,22 +372,11 @@ type group struct {
 }
 
 func cmdStats(ctx context.Context, args []string, e env) (err error) {
-	fs, c := newFlags("stats", "STORE", e)
-	var ff filterFlags
-	ff.register(fs, true)
-	pos, err := parse(fs, args, "STORE")
-	if err != nil {
-		return err
-	}
-	o, err := openFor(c, e, pos)
+	o, f, ff, err := openFiltered("stats", args, e)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, o.close()) }()
-	f, err := ff.filter(o.now)
-	if err != nil {
-		return err
-	}
 	// The failures first, in a scan of their own: stats keeps no rows, so
 	// it looks each entry up as List gives it.
 	fails, err := listFailures(ctx, o, f, func(backends.Info) error { return nil })
@@ -430,7 +427,7 @@ func cmdStats(ctx context.Context, args []string, e env) (err error) {
 	slices.SortFunc(list, func(a, b group) int {
 		return cmp.Or(strings.Compare(a.Step, b.Step), strings.Compare(a.Scope, b.Scope))
 	})
-	if c.json {
+	if o.c.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
