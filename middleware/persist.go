@@ -221,7 +221,7 @@ func (p *persisted[In, Out]) do(ctx context.Context, next Step[In, Out], in *In,
 		if e.Failure != nil {
 			return zero, p.storedErr(e.Failure)
 		}
-		if p.cfg.ahead > 0 && !e.Expires.IsZero() {
+		if p.cfg.ahead > 0 {
 			p.refreshAhead(ctx, next, key, in, e.Expires)
 		}
 		return p.result(v), nil
